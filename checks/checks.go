@@ -1,0 +1,218 @@
+// Package checks holds the Checker contract and the registry of check types.
+//
+// A check type lives in its own folder (checks/http, checks/tcp ...) and
+// registers itself from init(); checks/all imports every built-in type.
+// Checkers are single-shot: the engine owns interval, jitter, timeout,
+// hysteresis and dependencies.
+package checks
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Status is the verdict of one run, or of a check's current state.
+type Status string
+
+// The statuses of LANGUAGE.md.
+const (
+	StatusPassing  Status = "passing"
+	StatusWarning  Status = "warning"
+	StatusCritical Status = "critical"
+	StatusBlocked  Status = "blocked"
+	StatusUnknown  Status = "unknown"
+)
+
+// Severity orders statuses from best to worst, for "the worse of two".
+func (s Status) Severity() int {
+	switch s {
+	case StatusPassing:
+		return 0
+	case StatusWarning:
+		return 1
+	case StatusCritical:
+		return 2
+	case StatusBlocked:
+		return 3
+	default:
+		return -1
+	}
+}
+
+// Worse returns the worse of two run statuses.
+func Worse(a, b Status) Status {
+	if b.Severity() > a.Severity() {
+		return b
+	}
+	return a
+}
+
+// Result is what one run of a checker found.
+type Result struct {
+	// Status is the checker's own verdict; empty means passing unless Error is set.
+	Status Status
+	// Error says why the run failed, in one line.
+	Error string
+	// Detail carries extra human-readable output (a body excerpt, command output).
+	Detail string
+	// Metrics are the numbers thresholds may name; a metric not measured in
+	// this run is absent.
+	Metrics map[string]float64
+	// Attrs are the type's extra `result` attributes for assert, matching the
+	// registration's Result type; missing ones are null.
+	Attrs map[string]cty.Value
+	// Duration is how long the run took.
+	Duration time.Duration
+}
+
+// Verdict returns the run's own status, before thresholds and asserts.
+func (r Result) Verdict() Status {
+	switch {
+	case r.Status != "":
+		return r.Status
+	case r.Error != "":
+		return StatusCritical
+	default:
+		return StatusPassing
+	}
+}
+
+// Checker runs one check once. It must return when ctx is done.
+type Checker interface {
+	Check(ctx context.Context) Result
+}
+
+// CheckerFunc adapts a function to Checker.
+type CheckerFunc func(ctx context.Context) Result
+
+// Check calls f.
+func (f CheckerFunc) Check(ctx context.Context) Result { return f(ctx) }
+
+// Env is what Build may know of the place a check is declared.
+type Env struct {
+	// Body is the type-specific part of the check block (meta-arguments removed).
+	Body hcl.Body
+	// Spec is the registration's spec, for locating attributes in Body.
+	Spec hcldec.Spec
+	// Block is the range of the check block's header, for errors about the whole block.
+	Block hcl.Range
+	// BaseDir is the folder of the file that declared the check; relative
+	// file paths in attributes are resolved against it.
+	BaseDir string
+	// ExecEnabled reports agent.enable_exec.
+	ExecEnabled bool
+}
+
+// Registration describes one check type.
+type Registration struct {
+	// Type is the first label of `check "TYPE" "NAME"`.
+	Type string
+	// Spec decodes the type's own attributes and blocks.
+	Spec hcldec.Spec
+	// Metrics lists the metrics the type reports, for thresholds.
+	Metrics []string
+	// Result lists the extra attributes of `result` that assert may read.
+	Result map[string]cty.Type
+	// Build checks the decoded values and constructs the checker. It does no
+	// I/O. Values may be unknown when validating with --unknown-env: Build
+	// must then check what is known and may return a nil Checker.
+	Build func(cfg cty.Value, env Env) (Checker, hcl.Diagnostics)
+	// Sample is an example of the type, from an embedded sample.hcl.
+	Sample string
+	// Doc is a one-line description.
+	Doc string
+}
+
+// ResultType returns the object type of `result` in an assert for this type:
+// every metric (a number), error, detail, and the type's own attributes.
+func (r *Registration) ResultType() cty.Type {
+	attrs := map[string]cty.Type{"error": cty.String, "detail": cty.String, "status": cty.String, "duration_ms": cty.Number}
+	for _, m := range r.Metrics {
+		attrs[m] = cty.Number
+	}
+	for k, t := range r.Result {
+		attrs[k] = t
+	}
+	return cty.Object(attrs)
+}
+
+// ResultValue builds the `result` object an assert sees for one run.
+func (r *Registration) ResultValue(res Result) cty.Value {
+	attrs := map[string]cty.Value{
+		"error":       cty.StringVal(res.Error),
+		"detail":      cty.StringVal(res.Detail),
+		"status":      cty.StringVal(string(res.Verdict())),
+		"duration_ms": cty.NumberFloatVal(float64(res.Duration) / float64(time.Millisecond)),
+	}
+	for _, m := range r.Metrics {
+		if v, ok := res.Metrics[m]; ok {
+			attrs[m] = cty.NumberFloatVal(v)
+		} else {
+			attrs[m] = cty.NullVal(cty.Number)
+		}
+	}
+	for k, t := range r.Result {
+		if v, ok := res.Attrs[k]; ok && v != cty.NilVal {
+			attrs[k] = v
+		} else {
+			attrs[k] = cty.NullVal(t)
+		}
+	}
+	return cty.ObjectVal(attrs)
+}
+
+// HasMetric reports whether the type reports the metric.
+func (r *Registration) HasMetric(name string) bool {
+	for _, m := range r.Metrics {
+		if m == name {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	mu       sync.RWMutex
+	registry = map[string]*Registration{}
+)
+
+// Register adds a check type. It panics on a duplicate or incomplete
+// registration: both are programming errors found at start.
+func Register(r *Registration) {
+	if r == nil || r.Type == "" || r.Spec == nil || r.Build == nil {
+		panic("checks: incomplete registration")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := registry[r.Type]; dup {
+		panic(fmt.Sprintf("checks: type %q registered twice", r.Type))
+	}
+	registry[r.Type] = r
+}
+
+// Lookup returns the registration of a type.
+func Lookup(typ string) (*Registration, bool) {
+	mu.RLock()
+	defer mu.RUnlock()
+	r, ok := registry[typ]
+	return r, ok
+}
+
+// Types returns every registered type name, sorted.
+func Types() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	out := make([]string, 0, len(registry))
+	for t := range registry {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}

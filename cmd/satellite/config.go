@@ -1,0 +1,139 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/spf13/cobra"
+
+	"github.com/satellite-hq/satellite/dsl"
+	"github.com/satellite-hq/satellite/engine"
+)
+
+// configFlags are the flags of every command that reads a config.
+type configFlags struct {
+	vars       []string
+	varFiles   []string
+	tags       string
+	unknownEnv bool
+	format     string
+}
+
+func (f *configFlags) register(cmd *cobra.Command, withTags bool) {
+	fl := cmd.Flags()
+	fl.StringArrayVar(&f.vars, "var", nil, "set a variable, NAME=VALUE (repeatable)")
+	fl.StringArrayVar(&f.varFiles, "var-file", nil, "read variable values from an HCL file (repeatable)")
+	fl.StringVar(&f.format, "format", "text", "output format: text or json")
+	if withTags {
+		fl.StringVar(&f.tags, "tags", "", "pretend to be a node with these tags, k=v,k2=v2 (counts what it would run)")
+		fl.BoolVar(&f.unknownEnv, "unknown-env", false, "treat env(), file() and hostname() as unknown values (CI machines without the nodes' secrets)")
+	}
+}
+
+func (f *configFlags) validateFormat() error {
+	if f.format != "text" && f.format != "json" {
+		return fmt.Errorf("--format must be text or json, not %q", f.format)
+	}
+	return nil
+}
+
+func parseTags(s string) (map[string]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--tags wants k=v pairs separated by commas, got %q", kv)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// configPaths applies CLI.md's defaults: the arguments, else
+// $SATELLITE_CONFIG, else /etc/satellite when it exists, else ".".
+func configPaths(args []string) []string {
+	if len(args) > 0 {
+		return args
+	}
+	if env := os.Getenv("SATELLITE_CONFIG"); env != "" {
+		return strings.Split(env, string(os.PathListSeparator))
+	}
+	if st, err := os.Stat("/etc/satellite"); err == nil && st.IsDir() {
+		return []string{"/etc/satellite"}
+	}
+	return []string{"."}
+}
+
+// loadPlan loads and compiles a config; the plan is nil when the config has
+// errors that stop compiling.
+func loadPlan(paths []string, f *configFlags) (*dsl.Config, *engine.Plan, hcl.Diagnostics, error) {
+	tags, err := parseTags(f.tags)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cfg, diags := dsl.Load(paths, dsl.Options{
+		Vars: f.vars, VarFiles: f.varFiles, UnknownEnv: f.unknownEnv, NodeTags: tags,
+	})
+	var plan *engine.Plan
+	if cfg != nil && len(cfg.Files) > 0 && !hasSyntaxErrors(diags) {
+		var more hcl.Diagnostics
+		plan, more = engine.Compile(cfg)
+		diags = append(diags, more...)
+	}
+	sortDiags(diags)
+	return cfg, plan, diags, nil
+}
+
+func hasSyntaxErrors(diags hcl.Diagnostics) bool {
+	for _, d := range diags {
+		if d.Severity == hcl.DiagError && d.Subject == nil && strings.HasPrefix(d.Summary, "Config path") {
+			return true
+		}
+	}
+	return false
+}
+
+// sortDiags orders diagnostics by file and position, errors without a
+// place first, keeping the order of equal ones.
+func sortDiags(diags hcl.Diagnostics) {
+	sort.SliceStable(diags, func(i, j int) bool {
+		a, b := diags[i].Subject, diags[j].Subject
+		switch {
+		case a == nil || b == nil:
+			return a == nil && b != nil
+		case a.Filename != b.Filename:
+			return a.Filename < b.Filename
+		default:
+			return a.Start.Byte < b.Start.Byte
+		}
+	})
+}
+
+// isTerminal reports whether w is a character device and colour is welcome.
+func useColor(w io.Writer) bool {
+	if _, ok := os.LookupEnv("NO_COLOR"); ok {
+		return false
+	}
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func printDiags(w io.Writer, cfg *dsl.Config, diags hcl.Diagnostics) {
+	var files map[string]*hcl.File
+	var secrets []string
+	if cfg != nil {
+		files, secrets = cfg.Files, cfg.Secrets()
+	}
+	_ = dsl.WriteDiagnostics(w, diags, files, useColor(w), secrets)
+}

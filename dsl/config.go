@@ -1,0 +1,171 @@
+// Package dsl reads satellite's HCL configuration: files, variables, locals,
+// functions, the top-level schema and diagnostics. Check and sink bodies stay
+// raw (hcl.Body) until engine.Compile decodes them with their type's spec.
+package dsl
+
+import (
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+)
+
+// Config is a loaded configuration: the fixed blocks decoded, variables and
+// locals evaluated, checks and sinks kept raw.
+type Config struct {
+	// Files are the parsed sources, by file name, for printing diagnostics.
+	Files map[string]*hcl.File
+	// Paths are the config files read, in order.
+	Paths []string
+
+	Variables []*Variable
+	Agent     Agent
+	Mesh      *Mesh
+	API       *API
+	// Defaults is the `defaults` block, nil when absent.
+	Defaults *RawBlock
+	Checks   []*RawBlock
+	Sinks    []*RawBlock
+
+	// Node is the node this config is evaluated for.
+	Node Node
+	// Hash is the config hash: shared blocks and variable values only.
+	Hash string
+
+	vars    map[string]cty.Value
+	locals  map[string]cty.Value
+	secrets []string
+	fe      *funcEnv
+	base    *hcl.EvalContext
+}
+
+// RawBlock is a check, sink or defaults block whose body a registry decodes.
+type RawBlock struct {
+	// Kind is the block type: "check", "sink" or "defaults".
+	Kind string
+	// Type and Name are the labels, for checks and sinks.
+	Type, Name string
+	Body       hcl.Body
+	// DefRange is the header's range, TypeRange and NameRange the labels'.
+	DefRange, TypeRange, NameRange hcl.Range
+	// BaseDir is the folder of the declaring file.
+	BaseDir string
+}
+
+// Node is the node a config is evaluated for: `node.name` and `node.tags`.
+type Node struct {
+	// Name is unknown ("") when it comes from hostname() under --unknown-env.
+	Name string
+	Tags map[string]string
+	// NameKnown is false under --unknown-env when the name depends on the machine.
+	NameKnown bool
+}
+
+// Variable is a declared input.
+type Variable struct {
+	Name        string
+	Type        cty.Type
+	Default     cty.Value
+	Description string
+	Sensitive   bool
+	DeclRange   hcl.Range
+}
+
+// Agent is the `agent` block with defaults filled in.
+type Agent struct {
+	Name             string
+	DataDir          string
+	Tags             map[string]string
+	EnableExec       bool
+	MaxConcurrent    int
+	History          bool
+	HistoryRetention time.Duration
+	// DeclRange is the block's range, or empty when there is no agent block.
+	DeclRange hcl.Range
+	// TagsRange locates `tags`, for errors about them.
+	TagsRange hcl.Range
+}
+
+// Mesh is the `mesh` block.
+type Mesh struct {
+	Bind           string
+	Advertise      string
+	PeerPort       int
+	Join           []string
+	RetryJoin      []string
+	RetryInterval  time.Duration
+	EncryptKeyFile string
+	DeclRange      hcl.Range
+}
+
+// API is the `api` block with defaults filled in.
+type API struct {
+	Listen        string
+	TokenFile     string
+	ReadTokenFile string
+	TLS           *TLS
+	DeclRange     hcl.Range
+}
+
+// TLS is the `api.tls` block.
+type TLS struct {
+	CertFile     string
+	KeyFile      string
+	ClientCAFile string
+}
+
+// Defaults of the fixed blocks.
+const (
+	DefaultDataDir          = "/var/lib/satellite"
+	DefaultListen           = "127.0.0.1:7575"
+	DefaultMaxConcurrent    = 16
+	DefaultHistoryRetention = 168 * time.Hour
+	DefaultRetryInterval    = 30 * time.Second
+	DefaultBind             = "0.0.0.0:7946"
+)
+
+// EvalContext returns the context in which check, sink and defaults bodies
+// are evaluated: var, local, node and the functions, with file() relative to
+// baseDir.
+func (c *Config) EvalContext(baseDir string) *hcl.EvalContext {
+	ctx := c.base.NewChild()
+	ctx.Functions = map[string]function.Function{"file": c.fe.fileFunc(baseDir)}
+	return ctx
+}
+
+// Secrets returns the values to redact: sensitive variables' strings.
+func (c *Config) Secrets() []string { return c.secrets }
+
+// Redact replaces every secret value in s.
+func (c *Config) Redact(s string) string {
+	return Redact(s, c.secrets)
+}
+
+// Redact replaces each of secrets found in s with "(sensitive)".
+func Redact(s string, secrets []string) string {
+	for _, sec := range secrets {
+		if sec != "" {
+			s = strings.ReplaceAll(s, sec, "(sensitive)")
+		}
+	}
+	return s
+}
+
+// VarValue returns a variable's final value.
+func (c *Config) VarValue(name string) (cty.Value, bool) {
+	v, ok := c.vars[name]
+	return v, ok
+}
+
+// LocalNames returns the names of the locals, sorted.
+func (c *Config) LocalNames() []string {
+	out := make([]string, 0, len(c.locals))
+	for k := range c.locals {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,260 @@
+package dsl
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Options say where variable values come from and how the outside world is seen.
+type Options struct {
+	// VarFiles are --var-file paths, in order.
+	VarFiles []string
+	// Vars are --var NAME=VALUE arguments, in order.
+	Vars []string
+	// LookupEnv reads the environment (SATELLITE_VAR_*, env()); default os.LookupEnv.
+	LookupEnv func(string) (string, bool)
+	// Hostname returns the host name; default os.Hostname.
+	Hostname func() (string, error)
+	// UnknownEnv makes env(), file() and hostname() unknown values (validate in CI).
+	UnknownEnv bool
+	// NodeTags, when not nil, replace agent.tags as node.tags (validate --tags).
+	NodeTags map[string]string
+}
+
+// VarEnvPrefix prefixes environment variables that set config variables.
+const VarEnvPrefix = "SATELLITE_VAR_"
+
+var rootSchema = &hcl.BodySchema{
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "agent"},
+		{Type: "mesh"},
+		{Type: "api"},
+		{Type: "defaults"},
+		{Type: "variable", LabelNames: []string{"name"}},
+		{Type: "locals"},
+		{Type: "check", LabelNames: []string{"type", "name"}},
+		{Type: "sink", LabelNames: []string{"type", "name"}},
+	},
+}
+
+// singletons are blocks that may appear at most once in the whole config.
+var singletons = map[string]bool{"agent": true, "mesh": true, "api": true, "defaults": true}
+
+type loader struct {
+	opts   Options
+	parser *hclparse.Parser
+	cfg    *Config
+	diags  hcl.Diagnostics
+	// blocks by type, in file order, with the file's folder.
+	blocks map[string][]fileBlock
+	files  []*hcl.File
+}
+
+type fileBlock struct {
+	block *hcl.Block
+	dir   string
+}
+
+// Load reads the config at paths (files or directories) and evaluates it up
+// to the locals. Diagnostics carry source ranges; use cfg.Files to print them.
+// The returned Config is nil only when nothing could be read.
+func Load(paths []string, opts Options) (*Config, hcl.Diagnostics) {
+	l := newLoader(opts)
+	files, autoVars := l.discover(paths)
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			l.diags = append(l.diags, errDiag("Cannot read config file", err.Error(), nil))
+			continue
+		}
+		l.parseSource(f, src)
+	}
+	return l.finish(autoVars)
+}
+
+func newLoader(opts Options) *loader {
+	if opts.LookupEnv == nil {
+		opts.LookupEnv = os.LookupEnv
+	}
+	if opts.Hostname == nil {
+		opts.Hostname = os.Hostname
+	}
+	l := &loader{
+		opts:   opts,
+		parser: hclparse.NewParser(),
+		blocks: map[string][]fileBlock{},
+	}
+	l.cfg = &Config{
+		vars:   map[string]cty.Value{},
+		locals: map[string]cty.Value{},
+		fe: &funcEnv{
+			lookupEnv:  opts.LookupEnv,
+			hostname:   opts.Hostname,
+			readFile:   readFileLimited,
+			unknownEnv: opts.UnknownEnv,
+		},
+	}
+	l.cfg.base = &hcl.EvalContext{Functions: l.cfg.fe.functions(".")}
+	return l
+}
+
+func (l *loader) finish(autoVars []string) (*Config, hcl.Diagnostics) {
+	l.cfg.Files = l.parser.Files()
+	if l.diags.HasErrors() {
+		// Syntax errors: evaluating a half-parsed config only adds noise.
+		return l.cfg, l.diags
+	}
+	l.collect()
+	l.variables(autoVars)
+	l.agent()
+	l.node()
+	l.locals()
+	l.fixedBlocks()
+	l.rawBlocks()
+	l.cfg.Hash = configHash(l.files, l.cfg)
+	return l.cfg, l.diags
+}
+
+// LoadSource loads one in-memory file (HCL, or JSON when the name ends in
+// .json), for tests and fuzzing. file() paths are relative to the name's folder.
+func LoadSource(filename string, src []byte, opts Options) (*Config, hcl.Diagnostics) {
+	l := newLoader(opts)
+	l.parseSource(filename, src)
+	return l.finish(nil)
+}
+
+func errDiag(summary, detail string, subject *hcl.Range) *hcl.Diagnostic {
+	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: subject}
+}
+
+func warnDiag(summary, detail string, subject *hcl.Range) *hcl.Diagnostic {
+	return &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: summary, Detail: detail, Subject: subject}
+}
+
+// IsConfigFile reports whether a file in a config directory is part of the config.
+func IsConfigFile(name string) bool {
+	if strings.HasSuffix(name, ".vars.hcl") || strings.HasSuffix(name, ".vars.hcl.json") {
+		return false
+	}
+	return strings.HasSuffix(name, ".hcl") || strings.HasSuffix(name, ".hcl.json")
+}
+
+func isAutoVars(name string) bool {
+	return strings.HasSuffix(name, ".auto.vars.hcl") || strings.HasSuffix(name, ".auto.vars.hcl.json")
+}
+
+// discover expands paths into config files and auto var files, each list in
+// lexical order per directory, without duplicates.
+func (l *loader) discover(paths []string) (files, autoVars []string) {
+	seen := map[string]bool{}
+	add := func(list *[]string, p string) {
+		if abs, err := filepath.Abs(p); err == nil && !seen[abs] {
+			seen[abs] = true
+			*list = append(*list, p)
+		}
+	}
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			l.diags = append(l.diags, errDiag("Config path not found",
+				fmt.Sprintf("Cannot read %s: %s.", p, unwrapPathErr(err)), nil))
+			continue
+		}
+		if !st.IsDir() {
+			add(&files, p)
+			continue
+		}
+		entries, err := os.ReadDir(p)
+		if err != nil {
+			l.diags = append(l.diags, errDiag("Cannot read config directory", err.Error(), nil))
+			continue
+		}
+		names := make([]string, 0, len(entries))
+		for _, e := range entries {
+			if !e.IsDir() {
+				names = append(names, e.Name())
+			}
+		}
+		sort.Strings(names)
+		n := 0
+		for _, name := range names {
+			switch {
+			case isAutoVars(name):
+				add(&autoVars, filepath.Join(p, name))
+			case IsConfigFile(name):
+				add(&files, filepath.Join(p, name))
+				n++
+			}
+		}
+		if n == 0 {
+			l.diags = append(l.diags, warnDiag("No config files",
+				fmt.Sprintf("The directory %s holds no *.hcl or *.hcl.json files.", p), nil))
+		}
+	}
+	return files, autoVars
+}
+
+func unwrapPathErr(err error) string {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+func (l *loader) parseSource(path string, src []byte) {
+	var f *hcl.File
+	var diags hcl.Diagnostics
+	if strings.HasSuffix(path, ".json") {
+		f, diags = l.parser.ParseJSON(src, path)
+	} else {
+		f, diags = l.parser.ParseHCL(src, path)
+	}
+	l.diags = append(l.diags, diags...)
+	if f == nil || f.Body == nil {
+		return
+	}
+	l.files = append(l.files, f)
+	l.cfg.Paths = append(l.cfg.Paths, path)
+	content, diags := f.Body.Content(rootSchema)
+	l.diags = append(l.diags, diags...)
+	dir := filepath.Dir(path)
+	for _, b := range content.Blocks {
+		l.blocks[b.Type] = append(l.blocks[b.Type], fileBlock{block: b, dir: dir})
+	}
+}
+
+// collect reports duplicate singleton blocks and invalid labels.
+func (l *loader) collect() {
+	for typ := range singletons {
+		bs := l.blocks[typ]
+		for _, b := range bs[min(1, len(bs)):] {
+			first := bs[0].block.DefRange
+			l.diags = append(l.diags, errDiag("Duplicate "+typ+" block",
+				fmt.Sprintf("Only one %s block is allowed in the whole config; the first one is at %s.", typ, rangeString(first)),
+				b.block.DefRange.Ptr()))
+		}
+	}
+	for _, typ := range []string{"variable", "check", "sink"} {
+		for _, fb := range l.blocks[typ] {
+			for i, lbl := range fb.block.Labels {
+				if !hclsyntax.ValidIdentifier(lbl) {
+					l.diags = append(l.diags, errDiag("Invalid name",
+						fmt.Sprintf("%q is not a valid name: names start with a letter and contain only letters, digits, underscores and dashes.", lbl),
+						fb.block.LabelRanges[i].Ptr()))
+				}
+			}
+		}
+	}
+}
+
+func rangeString(r hcl.Range) string {
+	return fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column)
+}
