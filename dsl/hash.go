@@ -74,33 +74,20 @@ func configHash(files []*hcl.File, cfg *Config) string {
 	return hex.EncodeToString(h.Sum(nil))[:8]
 }
 
-// normalise turns a block's source into its tokens without comments, one
-// space apart, so layout changes do not change the hash.
+// normalise turns a block's source into its tokens without comments and
+// newlines, one space apart, so layout changes do not change the hash.
 func normalise(src []byte) string {
 	toks, diags := hclsyntax.LexConfig(src, "", hcl.InitialPos)
 	if diags.HasErrors() {
 		return string(src)
 	}
 	var b bytes.Buffer
-	lastNL := true
 	for _, t := range toks {
 		switch t.Type {
-		case hclsyntax.TokenComment:
-			// A line comment includes its newline.
-			if !lastNL {
-				b.WriteByte('\n')
-				lastNL = true
-			}
-		case hclsyntax.TokenNewline:
-			if !lastNL {
-				b.WriteByte('\n')
-				lastNL = true
-			}
-		case hclsyntax.TokenEOF:
+		case hclsyntax.TokenComment, hclsyntax.TokenNewline, hclsyntax.TokenEOF:
 		default:
 			b.Write(t.Bytes)
 			b.WriteByte(' ')
-			lastNL = false
 		}
 	}
 	return b.String()

@@ -56,6 +56,8 @@ type loader struct {
 	// blocks by type, in file order, with the file's folder.
 	blocks map[string][]fileBlock
 	files  []*hcl.File
+	// syntaxErrors stops the load after parsing.
+	syntaxErrors bool
 }
 
 type fileBlock struct {
@@ -108,7 +110,7 @@ func newLoader(opts Options) *loader {
 
 func (l *loader) finish(autoVars []string) (*Config, hcl.Diagnostics) {
 	l.cfg.Files = l.parser.Files()
-	if l.diags.HasErrors() {
+	if l.syntaxErrors {
 		// Syntax errors: evaluating a half-parsed config only adds noise.
 		return l.cfg, l.diags
 	}
@@ -218,6 +220,9 @@ func (l *loader) parseSource(path string, src []byte) {
 		f, diags = l.parser.ParseHCL(src, path)
 	}
 	l.diags = append(l.diags, diags...)
+	if diags.HasErrors() {
+		l.syntaxErrors = true
+	}
 	if f == nil || f.Body == nil {
 		return
 	}

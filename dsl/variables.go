@@ -65,8 +65,7 @@ func (l *loader) variables(autoVars []string) {
 		if !ok {
 			continue
 		}
-		src := fmt.Sprintf("<environment variable %s%s>", VarEnvPrefix, name)
-		l.setVarFromString(d, raw, src)
+		l.setVarFromString(d, raw, fmt.Sprintf("the environment variable %s%s", VarEnvPrefix, name))
 	}
 	for _, f := range autoVars {
 		l.varFile(f, decls)
@@ -87,7 +86,7 @@ func (l *loader) variables(autoVars []string) {
 				fmt.Sprintf("A variable named %q was given with --var but is not declared.%s", name, suggestIn(name, order, " Did you mean %q?")), nil))
 			continue
 		}
-		l.setVarFromString(d, raw, fmt.Sprintf("<value for var.%s>", name))
+		l.setVarFromString(d, raw, "--var "+name)
 	}
 
 	for _, name := range order {
@@ -152,6 +151,7 @@ func (l *loader) declareVariable(b *hcl.Block) *varDecl {
 		if !diags.HasErrors() {
 			conv, ok := l.convertVar(d, val, a.Expr.Range().Ptr(), "Invalid default value for variable")
 			v.Default, d.hasDefault = conv, true
+			d.valueRange = a.Expr.Range().Ptr()
 			if !ok {
 				// Reported; go on with an unknown value rather than also
 				// asking for one.
@@ -184,27 +184,40 @@ func (l *loader) convertVar(d *varDecl, val cty.Value, rng *hcl.Range, summary s
 	return conv, true
 }
 
-// setVarFromString reads a value given as text: a plain string for string
-// variables, an HCL expression for everything else.
-func (l *loader) setVarFromString(d *varDecl, raw, srcName string) {
+// setVarFromString reads a value given as text (from --var or the
+// environment): a plain string for string variables, an HCL expression of
+// literals for everything else. Errors point at the variable's declaration
+// and name where the value came from.
+func (l *loader) setVarFromString(d *varDecl, raw, from string) {
+	d.valueRange = d.v.DeclRange.Ptr()
 	if d.v.Type == cty.String {
 		l.cfg.vars[d.v.Name] = cty.StringVal(raw)
 		return
 	}
-	expr, diags := hclsyntax.ParseExpression([]byte(raw), srcName, hcl.InitialPos)
-	if diags.HasErrors() {
-		l.diags = append(l.diags, diags...)
+	fail := func(err string) {
+		l.diags = append(l.diags, errDiag("Invalid value for variable",
+			fmt.Sprintf("The value given by %s is not of type %s: %s.", from, d.v.Type.FriendlyNameForConstraint(), err),
+			d.v.DeclRange.Ptr()))
+		l.cfg.vars[d.v.Name] = cty.DynamicVal
+	}
+	val := cty.StringVal(raw)
+	expr, diags := hclsyntax.ParseExpression([]byte(raw), from, hcl.InitialPos)
+	if !diags.HasErrors() {
+		if v, diags := expr.Value(nil); !diags.HasErrors() {
+			val = v
+		}
+	}
+	// Otherwise take it as a string, as Terraform does for unquoted words,
+	// and let the type conversion judge it.
+	if d.defaults != nil {
+		val = d.defaults.Apply(val)
+	}
+	conv, err := convert.Convert(val, d.v.Type)
+	if err != nil {
+		fail(err.Error())
 		return
 	}
-	val, diags := expr.Value(nil)
-	if diags.HasErrors() {
-		// Not an expression of literals: take it as a string, as Terraform does
-		// for unquoted words, and let the type conversion judge it.
-		val = cty.StringVal(raw)
-	}
-	if conv, ok := l.convertVar(d, val, nil, "Invalid value for variable"); ok {
-		l.cfg.vars[d.v.Name] = conv
-	}
+	l.cfg.vars[d.v.Name] = conv
 }
 
 func (l *loader) varFile(path string, decls map[string]*varDecl) {

@@ -658,10 +658,8 @@ func (c *compiler) assert(ch *Check, reg *checks.Registration, b *hcl.Block, ctx
 	rctx.Variables = map[string]cty.Value{"result": cty.UnknownVal(reg.ResultType())}
 	v, diags := cond.Expr.Value(rctx)
 	c.diags = append(c.diags, suggestResult(diags, reg)...)
-	if !diags.HasErrors() && v.Type() != cty.DynamicPseudoType {
-		if _, err := convert.Convert(v, cty.Bool); err != nil {
-			c.errf(cond.Expr.Range().Ptr(), "Invalid assert condition", "The condition must be true or false, not %s.", v.Type().FriendlyName())
-		}
+	if !diags.HasErrors() && v.Type() != cty.DynamicPseudoType && v.Type() != cty.Bool {
+		c.errf(cond.Expr.Range().Ptr(), "Invalid assert condition", "The condition must be true or false, not %s; compare it with something, such as result.body == \"ok\".", v.Type().FriendlyName())
 	}
 	a := Assert{Condition: cond.Expr}
 	if m, ok := content.Attributes["error_message"]; ok {
@@ -828,7 +826,7 @@ func (c *compiler) resolve() {
 			}
 			if r.key == nil {
 				for _, in := range insts {
-					if in.Address != ch.Address && c.known(in) {
+					if c.known(in) {
 						ch.DependsOn = append(ch.DependsOn, in.Address)
 					}
 				}
@@ -948,7 +946,12 @@ func (c *compiler) order() {
 				if !reported[key] {
 					reported[key] = true
 					names := append(append([]string(nil), cycle...), dep)
-					c.errf(depRange(c.deps[ch], ch), "Dependency cycle",
+					first := byAddr[cycle[0]]
+					next := dep
+					if len(cycle) > 1 {
+						next = cycle[1]
+					}
+					c.errf(refTo(c.deps[first], first, byAddr[next]), "Dependency cycle",
 						"These checks depend on each other in a circle, so none of them could ever run: %s. Remove one of the depends_on entries.", strings.Join(names, " → "))
 				}
 			}
@@ -971,10 +974,13 @@ func cycleKey(cycle []string) string {
 	return strings.Join(s, "\x00")
 }
 
-func depRange(refs []depRef, ch *Check) *hcl.Range {
-	if len(refs) > 0 {
-		r := refs[0].rng
-		return &r
+// refTo returns the range of the depends_on entry of ch that names target.
+func refTo(refs []depRef, ch, target *Check) *hcl.Range {
+	for _, r := range refs {
+		if r.typ == target.Type && r.name == target.Name && (r.key == nil || *r.key == target.Key) {
+			rr := r.rng
+			return &rr
+		}
 	}
 	return ch.DeclRange.Ptr()
 }

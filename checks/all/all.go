@@ -1,0 +1,8 @@
+// Package all imports every built-in check type, so that each registers
+// itself. Add one line per type.
+package all
+
+import (
+	_ "github.com/satellite-hq/satellite/checks/http" // http
+	_ "github.com/satellite-hq/satellite/checks/tcp"  // tcp
+)

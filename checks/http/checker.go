@@ -1,0 +1,290 @@
+package httpcheck
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/satellite-hq/satellite/checks"
+	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+)
+
+// userAgent is sent unless the check sets its own User-Agent header.
+const userAgent = "satellite-health-check"
+
+// detailExcerpt is how much of a body goes into Result.Detail on failure.
+const detailExcerpt = 512
+
+// tlsOptions is the `tls` block, with file paths already resolved.
+type tlsOptions struct {
+	caFile, certFile, keyFile string
+	serverName                string
+	insecure                  bool
+}
+
+// Checker runs one `http` check. Build makes it; it is safe for concurrent use.
+type Checker struct {
+	url        *url.URL
+	method     string
+	header     http.Header
+	host       string // a Host header, which net/http takes from Request.Host
+	body       string
+	hasBody    bool
+	expect     statusSet
+	follow     bool
+	unixSocket string
+	tls        tlsOptions
+
+	once   sync.Once
+	client *http.Client
+}
+
+// httpClient builds the client on first use, so that Build stays free of side
+// effects. Keep-alives are off so that every run measures a real connect, and
+// the environment's proxy is ignored: health checks go direct.
+func (c *Checker) httpClient() *http.Client {
+	c.once.Do(func() {
+		dialer := &net.Dialer{KeepAlive: -1}
+		dial := dialer.DialContext
+		if c.unixSocket != "" {
+			dial = func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return dialer.DialContext(ctx, "unix", c.unixSocket)
+			}
+		}
+		tr := &http.Transport{
+			Proxy:             nil,
+			DialContext:       dial,
+			DisableKeepAlives: true,
+			// The TLS dial reads the tls files on every connection, so that a
+			// rotated CA or client certificate is picked up without a reload
+			// and a file that is missing now does not fail every later run.
+			DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				return c.dialTLS(ctx, dial, network, addr)
+			},
+			MaxResponseHeaderBytes: 1 << 20,
+		}
+		c.client = &http.Client{Transport: tr, CheckRedirect: c.checkRedirect}
+	})
+	return c.client
+}
+
+func (c *Checker) checkRedirect(_ *http.Request, via []*http.Request) error {
+	if !c.follow {
+		return http.ErrUseLastResponse
+	}
+	if len(via) >= MaxRedirects {
+		return fmt.Errorf("stopped after %d redirects", MaxRedirects)
+	}
+	return nil
+}
+
+func (c *Checker) dialTLS(ctx context.Context, dial func(context.Context, string, string) (net.Conn, error), network, addr string) (net.Conn, error) {
+	cfg, err := c.tlsConfig(addr)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := dial(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	conn := tls.Client(raw, cfg)
+	if err := conn.HandshakeContext(ctx); err != nil {
+		_ = raw.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+// tlsConfig reads the tls files; addr is the host:port being dialed.
+func (c *Checker) tlsConfig(addr string) (*tls.Config, error) {
+	cfg := &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		ServerName:         c.tls.serverName,
+		InsecureSkipVerify: c.tls.insecure, // only when the operator asks for it
+	}
+	if cfg.ServerName == "" {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			host = addr
+		}
+		cfg.ServerName = host
+	}
+	if c.tls.caFile != "" {
+		pem, err := os.ReadFile(c.tls.caFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading tls.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls.ca_file %s holds no PEM certificate", c.tls.caFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if c.tls.certFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.tls.certFile, c.tls.keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("loading tls.cert_file and tls.key_file: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}
+
+// Check sends the request once and judges the response.
+func (c *Checker) Check(ctx context.Context) checks.Result {
+	start := time.Now()
+	res := c.check(ctx, start)
+	res.Duration = time.Since(start)
+	return res
+}
+
+func (c *Checker) check(ctx context.Context, start time.Time) checks.Result {
+	var body io.Reader
+	if c.hasBody {
+		body = strings.NewReader(c.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, c.method, c.url.String(), body)
+	if err != nil {
+		return checks.Result{Status: checks.StatusCritical, Error: fmt.Sprintf("building request: %v", err)}
+	}
+	req.Header = c.header.Clone()
+	if req.Header.Get("User-Agent") == "" {
+		req.Header.Set("User-Agent", userAgent)
+	}
+	if c.host != "" {
+		req.Host = c.host
+	}
+
+	resp, err := c.httpClient().Do(req)
+	if err != nil {
+		return checks.Result{Status: checks.StatusCritical, Error: c.describe(ctx, err, start, "waiting for response headers")}
+	}
+	defer func() { _ = resp.Body.Close() }()
+	latency := time.Since(start)
+
+	res := checks.Result{Metrics: map[string]float64{
+		MetricLatency:    float64(latency) / float64(time.Millisecond),
+		MetricStatusCode: float64(resp.StatusCode),
+	}}
+	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
+		left := time.Until(resp.TLS.PeerCertificates[0].NotAfter)
+		res.Metrics[MetricTLSExpiryDays] = left.Hours() / 24
+	}
+
+	data, readErr := io.ReadAll(io.LimitReader(resp.Body, MaxBodyRead))
+	res.Attrs = map[string]cty.Value{
+		"status_code": cty.NumberIntVal(int64(resp.StatusCode)),
+		"body":        cty.StringVal(truncateUTF8(data, MaxBodyAttr)),
+		"json":        decodeJSON(data),
+		"headers":     headerMap(resp.Header),
+	}
+
+	switch {
+	case readErr != nil:
+		res.Status = checks.StatusCritical
+		res.Error = c.describe(ctx, readErr, start, "reading the body")
+	case !c.expect.Contains(resp.StatusCode):
+		res.Status = checks.StatusCritical
+		res.Error = fmt.Sprintf("status %d, expected %s", resp.StatusCode, c.expect)
+	}
+	if res.Status == checks.StatusCritical {
+		res.Detail = excerpt(data)
+	}
+	return res
+}
+
+// describe turns a transport error into one line naming the request; a run
+// cut short by its deadline says that it timed out.
+func (c *Checker) describe(ctx context.Context, err error, start time.Time, doing string) string {
+	target := c.method + " " + c.url.Redacted()
+	if c.unixSocket != "" {
+		target += " via " + c.unixSocket
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var ne net.Error
+	timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
+		(errors.As(err, &ne) && ne.Timeout())
+	switch {
+	case timedOut:
+		// Only the run's deadline times a request out; say how long it had.
+		if dl, ok := ctx.Deadline(); ok {
+			after := max(dl.Sub(start), 0) // 0: the deadline had passed before the run
+			return fmt.Sprintf("%s: timed out after %s %s", target, after.Round(time.Millisecond), doing)
+		}
+		return fmt.Sprintf("%s: timed out %s: %v", target, doing, err)
+	case errors.Is(ctx.Err(), context.Canceled):
+		return fmt.Sprintf("%s: canceled %s", target, doing)
+	default:
+		return fmt.Sprintf("%s: %v", target, err)
+	}
+}
+
+// decodeJSON returns the body as a cty value, or null when it is not JSON.
+func decodeJSON(data []byte) cty.Value {
+	null := cty.NullVal(cty.DynamicPseudoType)
+	if len(data) == 0 {
+		return null
+	}
+	ty, err := ctyjson.ImpliedType(data)
+	if err != nil {
+		return null
+	}
+	v, err := ctyjson.Unmarshal(data, ty)
+	if err != nil {
+		return null
+	}
+	return v
+}
+
+// headerMap lower-cases names and joins repeated values with ", ".
+func headerMap(h http.Header) cty.Value {
+	if len(h) == 0 {
+		return cty.MapValEmpty(cty.String)
+	}
+	m := make(map[string]cty.Value, len(h))
+	for name, values := range h {
+		k := strings.ToLower(name)
+		joined := strings.ToValidUTF8(strings.Join(values, ", "), "\uFFFD")
+		if prev, ok := m[k]; ok {
+			joined = prev.AsString() + ", " + joined
+		}
+		m[k] = cty.StringVal(joined)
+	}
+	return cty.MapVal(m)
+}
+
+// truncateUTF8 keeps at most max bytes, cut at a character boundary, with
+// invalid UTF-8 replaced (cty strings must be valid UTF-8).
+func truncateUTF8(data []byte, limit int) string {
+	if len(data) > limit {
+		cut := limit
+		for cut > 0 && cut > limit-utf8.UTFMax && !utf8.RuneStart(data[cut]) {
+			cut--
+		}
+		data = data[:cut]
+	}
+	return strings.ToValidUTF8(string(data), "\uFFFD")
+}
+
+func excerpt(data []byte) string {
+	s := strings.TrimSpace(truncateUTF8(data, detailExcerpt))
+	if len(data) > detailExcerpt {
+		s += " …"
+	}
+	return s
+}

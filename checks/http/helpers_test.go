@@ -1,0 +1,262 @@
+package httpcheck
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"log"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/satellite-hq/satellite/checks"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// metaSchema is the engine's part of a check block, removed before decoding
+// the type's own body (as the engine does).
+var metaSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "interval"}, {Name: "timeout"}, {Name: "only_on"}, {Name: "depends_on"},
+		{Name: "labels"}, {Name: "sinks"}, {Name: "for_each"},
+		{Name: "failures_before_critical"}, {Name: "successes_before_passing"},
+	},
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "threshold", LabelNames: []string{"metric"}},
+		{Type: "assert"},
+	},
+}
+
+// decoded is one check block of a source, decoded with the type's spec.
+type decoded struct {
+	val   cty.Value
+	env   checks.Env
+	diags hcl.Diagnostics
+}
+
+// decodeChecks parses src and decodes every `check "TYPE" ...` block with the
+// registered spec, variables from vars.
+func decodeChecks(t testing.TB, src, baseDir string, vars map[string]cty.Value) []decoded {
+	t.Helper()
+	reg := registration(t)
+	f, diags := hclsyntax.ParseConfig([]byte(src), "test.hcl", hcl.InitialPos)
+	if diags.HasErrors() {
+		t.Fatalf("parse: %s", diags)
+	}
+	content, diags := f.Body.Content(&hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "check", LabelNames: []string{"type", "name"}}}})
+	if diags.HasErrors() {
+		t.Fatalf("content: %s", diags)
+	}
+	var ctx *hcl.EvalContext
+	if vars != nil {
+		ctx = &hcl.EvalContext{Variables: map[string]cty.Value{"var": cty.ObjectVal(vars)}}
+	}
+	var out []decoded
+	for _, blk := range content.Blocks {
+		if blk.Labels[0] != reg.Type {
+			t.Fatalf("block type %q, want %q", blk.Labels[0], reg.Type)
+		}
+		_, body, diags := blk.Body.PartialContent(metaSchema)
+		if diags.HasErrors() {
+			t.Fatalf("meta-arguments: %s", diags)
+		}
+		val, diags := hcldec.Decode(body, reg.Spec, ctx)
+		out = append(out, decoded{val: val, diags: diags, env: checks.Env{Body: body, Spec: reg.Spec, Block: blk.DefRange, BaseDir: baseDir}})
+	}
+	return out
+}
+
+// build decodes the one check block of src and builds it.
+func build(t testing.TB, src, baseDir string) (checks.Checker, hcl.Diagnostics) {
+	t.Helper()
+	ds := decodeChecks(t, src, baseDir, nil)
+	if len(ds) != 1 {
+		t.Fatalf("got %d check blocks, want 1", len(ds))
+	}
+	if ds[0].diags.HasErrors() {
+		return nil, ds[0].diags
+	}
+	return registration(t).Build(ds[0].val, ds[0].env)
+}
+
+// mustBuild builds a check block that must be valid.
+func mustBuild(t testing.TB, body, baseDir string) checks.Checker {
+	t.Helper()
+	c, diags := build(t, "check \"http\" \"t\" {\n"+body+"\n}\n", baseDir)
+	if diags.HasErrors() {
+		t.Fatalf("build: %s", diags)
+	}
+	if c == nil {
+		t.Fatal("build returned a nil checker without an error")
+	}
+	if cc, ok := c.(*Checker); ok {
+		t.Cleanup(func() {
+			if cc.client != nil {
+				cc.client.CloseIdleConnections()
+			}
+		})
+	}
+	return c
+}
+
+func registration(t testing.TB) *checks.Registration {
+	t.Helper()
+	reg, ok := checks.Lookup(Type)
+	if !ok {
+		t.Fatal("http is not registered")
+	}
+	return reg
+}
+
+// run runs a checker with a deadline, as the engine does.
+func run(t testing.TB, c checks.Checker, timeout time.Duration) checks.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return c.Check(ctx)
+}
+
+// quietServer keeps httptest servers from logging expected TLS failures.
+func quietServer(s *httptest.Server) *httptest.Server {
+	s.Config.ErrorLog = log.New(io.Discard, "", 0)
+	return s
+}
+
+// refusedAddr returns a loopback address that was listened on, then closed.
+func refusedAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+// pki is a CA with a server and a client certificate, written as PEM files.
+type pki struct {
+	dir        string
+	caPool     *x509.CertPool
+	serverCert tls.Certificate
+	notAfter   time.Time
+}
+
+func newPKI(t testing.TB) *pki {
+	t.Helper()
+	dir := t.TempDir()
+	caKey := newKey(t)
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "satellite test CA"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(365 * 24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &pki{dir: dir, caPool: x509.NewCertPool(), notAfter: time.Now().Add(30 * 24 * time.Hour)}
+	p.caPool.AddCert(ca)
+	writePEM(t, filepath.Join(dir, "ca.pem"), "CERTIFICATE", caDER)
+
+	issue := func(serial int64, cn string, usage x509.ExtKeyUsage, name string) tls.Certificate {
+		key := newKey(t)
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(serial),
+			Subject:      pkix.Name{CommonName: cn},
+			NotBefore:    time.Now().Add(-time.Hour),
+			NotAfter:     p.notAfter,
+			KeyUsage:     x509.KeyUsageDigitalSignature,
+			ExtKeyUsage:  []x509.ExtKeyUsage{usage},
+			DNSNames:     []string{"localhost", "health.test"},
+			IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keyDER, err := x509.MarshalECPrivateKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writePEM(t, filepath.Join(dir, name+".pem"), "CERTIFICATE", der)
+		writePEM(t, filepath.Join(dir, name+"-key.pem"), "EC PRIVATE KEY", keyDER)
+		return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	}
+	p.serverCert = issue(2, "server", x509.ExtKeyUsageServerAuth, "server")
+	issue(3, "client", x509.ExtKeyUsageClientAuth, "client")
+	return p
+}
+
+// server starts a TLS server with the PKI's server certificate.
+func (p *pki) server(t testing.TB, h http.Handler, clientAuth tls.ClientAuthType) *httptest.Server {
+	t.Helper()
+	s := quietServer(httptest.NewUnstartedServer(h))
+	s.TLS = &tls.Config{Certificates: []tls.Certificate{p.serverCert}, ClientAuth: clientAuth, ClientCAs: p.caPool}
+	s.StartTLS()
+	t.Cleanup(s.Close)
+	return s
+}
+
+func newKey(t testing.TB) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func writePEM(t testing.TB, path, typ string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wantCritical fails unless the run was critical with an error containing every part.
+func wantCritical(t testing.TB, res checks.Result, parts ...string) {
+	t.Helper()
+	if res.Verdict() != checks.StatusCritical {
+		t.Fatalf("verdict %s (error %q), want critical", res.Verdict(), res.Error)
+	}
+	t.Logf("error: %s", res.Error)
+	for _, p := range parts {
+		if !strings.Contains(res.Error, p) {
+			t.Errorf("error %q does not contain %q", res.Error, p)
+		}
+	}
+}
+
+// wantPassing fails unless the run passed.
+func wantPassing(t testing.TB, res checks.Result) {
+	t.Helper()
+	if res.Verdict() != checks.StatusPassing {
+		t.Fatalf("verdict %s, error %q, detail %q; want passing", res.Verdict(), res.Error, res.Detail)
+	}
+}

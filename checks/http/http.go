@@ -1,0 +1,313 @@
+// Package httpcheck is the `http` check type: an HTTP(S) request whose
+// response status must be one of the expected ones.
+package httpcheck
+
+import (
+	_ "embed"
+	"maps"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/satellite-hq/satellite/checks"
+	"github.com/satellite-hq/satellite/dsl"
+	"github.com/zclconf/go-cty/cty"
+)
+
+//go:embed sample.hcl
+var sample string
+
+// Type is the first label of `check "http" "NAME"`.
+const Type = "http"
+
+// Metric names the type reports.
+const (
+	MetricLatency       = "latency_ms"
+	MetricStatusCode    = "status_code"
+	MetricTLSExpiryDays = "tls_expires_in_days"
+)
+
+// Limits on what a run reads and keeps of a response body.
+const (
+	// MaxBodyRead is the most of a body that is read (and decoded as JSON).
+	MaxBodyRead = 1 << 20
+	// MaxBodyAttr is the most of a body kept in result.body.
+	MaxBodyAttr = 64 << 10
+	// MaxRedirects is how many redirects are followed at most.
+	MaxRedirects = 10
+)
+
+// Spec is the schema of the type's own attributes and blocks.
+var Spec = hcldec.ObjectSpec{
+	"url":              &hcldec.AttrSpec{Name: "url", Type: cty.String, Required: true},
+	"method":           &hcldec.AttrSpec{Name: "method", Type: cty.String},
+	"headers":          &hcldec.AttrSpec{Name: "headers", Type: cty.Map(cty.String)},
+	"body":             &hcldec.AttrSpec{Name: "body", Type: cty.String},
+	"expect_status":    &hcldec.AttrSpec{Name: "expect_status", Type: cty.DynamicPseudoType},
+	"follow_redirects": &hcldec.AttrSpec{Name: "follow_redirects", Type: cty.Bool},
+	"unix_socket":      &hcldec.AttrSpec{Name: "unix_socket", Type: cty.String},
+	"tls": &hcldec.BlockSpec{
+		TypeName: "tls",
+		Nested: hcldec.ObjectSpec{
+			"ca_file":              &hcldec.AttrSpec{Name: "ca_file", Type: cty.String},
+			"cert_file":            &hcldec.AttrSpec{Name: "cert_file", Type: cty.String},
+			"key_file":             &hcldec.AttrSpec{Name: "key_file", Type: cty.String},
+			"server_name":          &hcldec.AttrSpec{Name: "server_name", Type: cty.String},
+			"insecure_skip_verify": &hcldec.AttrSpec{Name: "insecure_skip_verify", Type: cty.Bool},
+		},
+	},
+}
+
+// ResultAttrs are the extra attributes of `result` for assert.
+var ResultAttrs = map[string]cty.Type{
+	"status_code": cty.Number,
+	"body":        cty.String,
+	"json":        cty.DynamicPseudoType,
+	"headers":     cty.Map(cty.String),
+}
+
+func init() {
+	checks.Register(&checks.Registration{
+		Type:    Type,
+		Spec:    Spec,
+		Metrics: []string{MetricLatency, MetricStatusCode, MetricTLSExpiryDays},
+		Result:  ResultAttrs,
+		Build:   Build,
+		Sample:  sample,
+		Doc:     "An HTTP(S) endpoint answers with an expected status.",
+	})
+}
+
+// Build validates a decoded `http` body and returns its checker. It does no
+// I/O; a nil Checker comes back when a value it needs is unknown or invalid.
+func Build(cfg cty.Value, env checks.Env) (checks.Checker, hcl.Diagnostics) {
+	if !cfg.IsKnown() {
+		return nil, nil // nothing to check yet (validate --unknown-env)
+	}
+	a := dsl.NewAttrs(cfg, env.Body, env.Block)
+	c := &Checker{
+		method: http.MethodGet,
+		header: http.Header{},
+		expect: defaultExpect,
+		follow: true,
+	}
+	complete := true
+
+	switch u, ok := a.String("url"); {
+	case ok:
+		if parsed := validateURL(a, u); parsed != nil {
+			c.url = parsed
+		} else {
+			complete = false
+		}
+	case a.IsUnknown("url"):
+		complete = false
+	default:
+		a.Errorf("url", "Missing required argument", "The argument \"url\" is required: the address to request, such as \"https://127.0.0.1:6443/healthz\".")
+		complete = false
+	}
+
+	if m, ok := a.String("method"); ok {
+		switch {
+		case !isToken(m):
+			a.Errorf("method", "Invalid HTTP method", "%q is not an HTTP method: a method is one word of letters, digits and !#$%%&'*+-.^_`|~, such as \"GET\" or \"POST\".", m)
+			complete = false
+		case isLowerStandardMethod(m):
+			a.Warnf("method", "Lower-case HTTP method", "HTTP methods are case-sensitive and most servers only know %q; write method = %q.", strings.ToUpper(m), strings.ToUpper(m))
+		}
+		c.method = m
+	} else if a.IsUnknown("method") {
+		complete = false
+	}
+
+	if hs, ok := a.StringMap("headers"); ok {
+		for _, name := range slices.Sorted(maps.Keys(hs)) {
+			value := hs[name]
+			switch {
+			case !isToken(name):
+				a.Errorf("headers", "Invalid header name", "%q is not a valid HTTP header name: use letters, digits and -, such as \"Authorization\".", name)
+				complete = false
+			case !validHeaderValue(value):
+				a.Errorf("headers", "Invalid header value", "The value of header %q contains a line break or control character, which HTTP does not allow.", name)
+				complete = false
+			case strings.EqualFold(name, "Host"):
+				c.host = value
+			default:
+				c.header.Add(name, value)
+			}
+		}
+	} else if a.IsUnknown("headers") {
+		complete = false
+	}
+
+	if b, ok := a.String("body"); ok {
+		c.body, c.hasBody = b, true
+	} else if a.IsUnknown("body") {
+		complete = false
+	}
+
+	if a.IsSet("expect_status") {
+		if ranges, ok := parseExpectStatus(a); ok {
+			c.expect = ranges
+		} else {
+			complete = false
+		}
+	}
+
+	if f, ok := a.Bool("follow_redirects"); ok {
+		c.follow = f
+	} else if a.IsUnknown("follow_redirects") {
+		complete = false
+	}
+
+	if s, ok := a.String("unix_socket"); ok {
+		if s == "" {
+			a.Errorf("unix_socket", "Empty socket path", "unix_socket must be the path of a Unix socket, such as \"/run/docker.sock\", or be left out.")
+			complete = false
+		}
+		c.unixSocket = resolve(env.BaseDir, s)
+	} else if a.IsUnknown("unix_socket") {
+		complete = false
+	}
+
+	if t, ok := a.Nested("tls"); ok {
+		if !buildTLS(t, env.BaseDir, &c.tls) {
+			complete = false
+		}
+		a.Merge(t)
+	} else if a.IsUnknown("tls") {
+		complete = false
+	}
+
+	if a.Diags.HasErrors() || !complete {
+		return nil, a.Diags
+	}
+	return c, a.Diags
+}
+
+// validateURL parses the url attribute; it reports what is wrong and returns nil.
+func validateURL(a *dsl.Attrs, raw string) *url.URL {
+	if !strings.Contains(raw, "://") {
+		a.Errorf("url", "Missing URL scheme", "The url %q has no scheme; write it with http:// or https://, such as %q.", raw, "http://"+raw)
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		a.Errorf("url", "Invalid URL", "%q is not a URL: %s.", raw, unwrapURLError(err))
+		return nil
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		a.Errorf("url", "Unsupported URL scheme", "The url %q has scheme %q; an http check needs an http:// or https:// URL, such as \"https://127.0.0.1:6443/healthz\".", u.Redacted(), u.Scheme)
+		return nil
+	}
+	if u.Host == "" {
+		a.Errorf("url", "URL without a host", "The url %q has no host; write it like \"http://127.0.0.1:8080/health\" (with unix_socket, the host only names the server, as in \"http://docker/_ping\").", u.Redacted())
+		return nil
+	}
+	if p := u.Port(); p != "" && !validPort(p) {
+		a.Errorf("url", "Invalid port", "The url %q has port %q; a port is a number from 1 to 65535.", u.Redacted(), p)
+		return nil
+	}
+	return u
+}
+
+func buildTLS(t *dsl.Attrs, baseDir string, out *tlsOptions) bool {
+	complete := true
+	str := func(name string) string {
+		s, ok := t.String(name)
+		if !ok && t.IsUnknown(name) {
+			complete = false
+		}
+		if ok && s == "" {
+			t.Errorf(name, "Empty value", "tls.%s must not be empty; leave it out instead.", name)
+			complete = false
+		}
+		return s
+	}
+	out.caFile = resolve(baseDir, str("ca_file"))
+	out.certFile = resolve(baseDir, str("cert_file"))
+	out.keyFile = resolve(baseDir, str("key_file"))
+	out.serverName = str("server_name")
+	if b, ok := t.Bool("insecure_skip_verify"); ok {
+		out.insecure = b
+	} else if t.IsUnknown("insecure_skip_verify") {
+		complete = false
+	}
+
+	switch cert, key := t.IsSet("cert_file"), t.IsSet("key_file"); {
+	case cert && !key:
+		t.Errorf("cert_file", "Client certificate without key", "tls.cert_file is set but tls.key_file is not: a client certificate needs its private key. Set both, or neither.")
+	case key && !cert:
+		t.Errorf("key_file", "Client key without certificate", "tls.key_file is set but tls.cert_file is not: a client key needs its certificate. Set both, or neither.")
+	}
+	if out.insecure && out.caFile != "" {
+		t.Warnf("insecure_skip_verify", "Certificate check turned off", "insecure_skip_verify = true skips the check of the server certificate, so tls.ca_file is not used.")
+	}
+	return complete
+}
+
+// resolve makes a relative path relative to the config file's folder.
+func resolve(baseDir, p string) string {
+	if p == "" || filepath.IsAbs(p) || baseDir == "" {
+		return p
+	}
+	return filepath.Join(baseDir, p)
+}
+
+// isToken reports whether s is an RFC 9110 token (methods, header names).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func isLowerStandardMethod(m string) bool {
+	switch strings.ToUpper(m) {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m != strings.ToUpper(m)
+	}
+	return false
+}
+
+// validHeaderValue rejects control characters other than tab (RFC 9110 field-value).
+func validHeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func validPort(p string) bool {
+	n := 0
+	for i := 0; i < len(p); i++ {
+		if p[i] < '0' || p[i] > '9' || i >= 5 {
+			return false
+		}
+		n = n*10 + int(p[i]-'0')
+	}
+	return n >= 1 && n <= 65535
+}
+
+func unwrapURLError(err error) error {
+	if ue, ok := err.(*url.Error); ok {
+		return ue.Err
+	}
+	return err
+}

@@ -1,0 +1,129 @@
+// Package tcpcheck is the `tcp` check type: a port accepts connections.
+package tcpcheck
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/satellite-hq/satellite/checks"
+	"github.com/satellite-hq/satellite/dsl"
+	"github.com/zclconf/go-cty/cty"
+)
+
+//go:embed sample.hcl
+var sample string
+
+// Type is the first label of `check "tcp" "NAME"`.
+const Type = "tcp"
+
+// MetricLatency is the connect time in milliseconds.
+const MetricLatency = "latency_ms"
+
+// Spec is the schema of the type's own attributes.
+var Spec = hcldec.ObjectSpec{
+	"address": &hcldec.AttrSpec{Name: "address", Type: cty.String, Required: true},
+}
+
+func init() {
+	checks.Register(&checks.Registration{
+		Type:    Type,
+		Spec:    Spec,
+		Metrics: []string{MetricLatency},
+		Build:   Build,
+		Sample:  sample,
+		Doc:     "A TCP port accepts connections.",
+	})
+}
+
+// Build validates a decoded `tcp` body and returns its checker. It does no
+// I/O (a host name is resolved when the check runs); a nil Checker comes back
+// when the address is unknown or invalid.
+func Build(cfg cty.Value, env checks.Env) (checks.Checker, hcl.Diagnostics) {
+	if !cfg.IsKnown() {
+		return nil, nil // nothing to check yet (validate --unknown-env)
+	}
+	a := dsl.NewAttrs(cfg, env.Body, env.Block)
+	addr, ok := a.String("address")
+	switch {
+	case ok:
+		validateAddress(a, addr)
+	case a.IsUnknown("address"):
+		return nil, a.Diags
+	default:
+		a.Errorf("address", "Missing required argument", "The argument \"address\" is required: the host:port to connect to, such as \"127.0.0.1:2379\".")
+	}
+	if a.Diags.HasErrors() {
+		return nil, a.Diags
+	}
+	return &Checker{address: addr}, a.Diags
+}
+
+func validateAddress(a *dsl.Attrs, addr string) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		var ae *net.AddrError
+		msg := err.Error()
+		if errors.As(err, &ae) {
+			msg = ae.Err
+		}
+		a.Errorf("address", "Invalid address", "%q is not a host:port address (%s); write it like \"127.0.0.1:2379\", \"etcd.internal:2379\" or \"[::1]:2379\".", addr, msg)
+		return
+	}
+	if host == "" {
+		a.Errorf("address", "Address without a host", "%q has no host; write the host to connect to, such as \"127.0.0.1%s\".", addr, addr)
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		a.Errorf("address", "Invalid port", "%q has port %q; a port is a number from 1 to 65535.", addr, port)
+	}
+}
+
+// Checker connects to one address once per run. It is safe for concurrent use.
+type Checker struct {
+	address string
+}
+
+// Check opens a connection and closes it at once.
+func (c *Checker) Check(ctx context.Context) checks.Result {
+	start := time.Now()
+	d := net.Dialer{KeepAlive: -1}
+	conn, err := d.DialContext(ctx, "tcp", c.address)
+	took := time.Since(start)
+	if err != nil {
+		return checks.Result{Status: checks.StatusCritical, Error: describe(ctx, err, c.address, start), Duration: took}
+	}
+	_ = conn.Close()
+	return checks.Result{
+		Metrics:  map[string]float64{MetricLatency: float64(took) / float64(time.Millisecond)},
+		Duration: time.Since(start),
+	}
+}
+
+// describe says what went wrong; a run cut short by its deadline says that it
+// timed out, and after how long.
+func describe(ctx context.Context, err error, address string, start time.Time) string {
+	var ne net.Error
+	timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
+		(errors.As(err, &ne) && ne.Timeout())
+	switch {
+	case timedOut:
+		// The dialer's socket deadline, taken from ctx, can fire a moment
+		// before ctx itself reports it: a timeout with a deadline is the run's.
+		if dl, ok := ctx.Deadline(); ok {
+			after := max(dl.Sub(start), 0) // 0: the deadline had passed before the run
+			return fmt.Sprintf("connect to %s: timed out after %s", address, after.Round(time.Millisecond))
+		}
+		return fmt.Sprintf("connect to %s: timed out: %v", address, err)
+	case errors.Is(ctx.Err(), context.Canceled):
+		return fmt.Sprintf("connect to %s: canceled", address)
+	default:
+		return err.Error()
+	}
+}

@@ -1,0 +1,8 @@
+variable "db_host" {
+  type = string
+}
+
+variable "db_port" {
+  type    = number
+  default = 1
+}
