@@ -207,11 +207,11 @@ agent {
   name = hostname()
 }
 `
-	cfg, diags := dsl.LoadSource("u.hcl", []byte(src), dsl.Options{LookupEnv: envMap(nil)})
+	_, diags := dsl.LoadSource("u.hcl", []byte(src), dsl.Options{LookupEnv: envMap(nil)})
 	if !diagsContain(diags, `"NOT_ON_CI" is not set`) || !diagsContain(diags, "missing.txt") {
 		t.Fatalf("without --unknown-env a missing variable is an error naming it, got %v", diags)
 	}
-	cfg, diags = dsl.LoadSource("u.hcl", []byte(src), dsl.Options{LookupEnv: envMap(nil), UnknownEnv: true})
+	cfg, diags := dsl.LoadSource("u.hcl", []byte(src), dsl.Options{LookupEnv: envMap(nil), UnknownEnv: true})
 	if diags.HasErrors() {
 		t.Fatalf("with --unknown-env: %v", diags)
 	}

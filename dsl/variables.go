@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -105,8 +106,7 @@ func (l *loader) variables(autoVars []string) {
 			l.cfg.secrets = append(l.cfg.secrets, stringLeaves(l.cfg.vars[name])...)
 		}
 	}
-	// The longest first, so a secret containing another is redacted whole.
-	sort.Slice(l.cfg.secrets, func(i, j int) bool { return len(l.cfg.secrets[i]) > len(l.cfg.secrets[j]) })
+	l.cfg.secrets = redactionList(l.cfg.secrets)
 
 	varObj := cty.ObjectVal(l.cfg.vars)
 	for _, name := range order {
@@ -328,5 +328,28 @@ func stringLeaves(v cty.Value) []string {
 		}
 		return true, nil
 	})
+	return out
+}
+
+// redactionList adds to each secret its Go-quoted form where that differs
+// (quotes, backslashes, control characters), because messages that print a
+// value with %q show that form, and sorts the longest first so a secret
+// containing another is redacted whole.
+func redactionList(secrets []string) []string {
+	out := make([]string, 0, len(secrets))
+	seen := map[string]bool{}
+	add := func(s string) {
+		if s != "" && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	for _, s := range secrets {
+		add(s)
+		if q := strconv.Quote(s); q[1:len(q)-1] != s {
+			add(q[1 : len(q)-1])
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
 	return out
 }

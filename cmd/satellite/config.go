@@ -62,8 +62,16 @@ func configPaths(args []string) []string {
 	if len(args) > 0 {
 		return args
 	}
-	if env := os.Getenv("SATELLITE_CONFIG"); env != "" {
-		return strings.Split(env, string(os.PathListSeparator))
+	var fromEnv []string
+	for _, p := range strings.Split(os.Getenv("SATELLITE_CONFIG"), string(os.PathListSeparator)) {
+		// Empty elements ("a::b", a trailing ":") are skipped, as in $PATH
+		// lists people write by hand, rather than read as "".
+		if p != "" {
+			fromEnv = append(fromEnv, p)
+		}
+	}
+	if len(fromEnv) > 0 {
+		return fromEnv
 	}
 	if st, err := os.Stat("/etc/satellite"); err == nil && st.IsDir() {
 		return []string{"/etc/satellite"}
@@ -116,9 +124,10 @@ func sortDiags(diags hcl.Diagnostics) {
 	})
 }
 
-// isTerminal reports whether w is a character device and colour is welcome.
+// useColor reports whether w is a terminal (a character device) and colour is
+// welcome (NO_COLOR is not set).
 func useColor(w io.Writer) bool {
-	if _, ok := os.LookupEnv("NO_COLOR"); ok {
+	if os.Getenv("NO_COLOR") != "" { // no-color.org: set and not empty
 		return false
 	}
 	f, ok := w.(*os.File)
@@ -131,9 +140,16 @@ func useColor(w io.Writer) bool {
 
 func printDiags(w io.Writer, cfg *dsl.Config, diags hcl.Diagnostics) {
 	var files map[string]*hcl.File
-	var secrets []string
 	if cfg != nil {
-		files, secrets = cfg.Files, cfg.Secrets()
+		files = cfg.Files
 	}
-	_ = dsl.WriteDiagnostics(w, diags, files, useColor(w), secrets)
+	_ = dsl.WriteDiagnostics(w, diags, files, useColor(w), secretsOf(cfg))
+}
+
+// secretsOf returns what to redact from output, nil without a config.
+func secretsOf(cfg *dsl.Config) []string {
+	if cfg == nil {
+		return nil
+	}
+	return cfg.Secrets()
 }

@@ -77,7 +77,8 @@ and left as it is (exit 1).`,
 	return cmd
 }
 
-// fmtFiles expands paths: a file as it is, a directory's *.hcl files.
+// fmtFiles expands paths: a file as it is (unless it is JSON), a directory's
+// *.hcl files.
 func fmtFiles(paths []string) ([]string, error) {
 	var out []string
 	for _, p := range paths {
@@ -86,7 +87,10 @@ func fmtFiles(paths []string) ([]string, error) {
 			return nil, err
 		}
 		if !st.IsDir() {
-			out = append(out, p)
+			// JSON files are left alone, also when named explicitly.
+			if !strings.HasSuffix(p, ".json") {
+				out = append(out, p)
+			}
 			continue
 		}
 		entries, err := os.ReadDir(p)

@@ -5,6 +5,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -31,9 +32,20 @@ func main() {
 	os.Exit(execute(os.Args[1:]))
 }
 
+// execute runs the command line args with the process's standard streams and
+// returns the exit code.
 func execute(args []string) int {
+	return run(args, os.Stdout, os.Stderr)
+}
+
+// run runs the command line args, writing results to stdout and diagnostics
+// to stderr, and returns the exit code. Colour is used only when a writer is
+// a terminal (*os.File) and NO_COLOR is not set.
+func run(args []string, stdout, stderr io.Writer) int {
 	root := newRootCmd()
 	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
 	err := root.Execute()
 	if err == nil {
 		return exitOK
@@ -43,7 +55,7 @@ func execute(args []string) int {
 		return ee.code
 	}
 	// Anything else is a usage error from cobra: unknown flag, bad arguments.
-	fmt.Fprintf(os.Stderr, "Error: %s\nRun 'satellite --help' for usage.\n", err)
+	fmt.Fprintf(stderr, "Error: %s\nRun 'satellite --help' for usage.\n", err)
 	return exitUsage
 }
 

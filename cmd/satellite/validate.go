@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
 
 	"github.com/satellite-hq/satellite/dsl"
@@ -32,11 +33,7 @@ Exit codes: 0 valid (warnings allowed), 1 invalid, 2 usage.`,
 			}
 			stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
 			if f.format == "json" {
-				var secrets []string
-				if cfg != nil {
-					secrets = cfg.Secrets()
-				}
-				if err := dsl.WriteJSONDiagnostics(stdout, diags, secrets); err != nil {
+				if err := dsl.WriteJSONDiagnostics(stdout, diags, secretsOf(cfg)); err != nil {
 					return exitError{exitFailed}
 				}
 			} else if len(diags) > 0 {
@@ -46,12 +43,17 @@ Exit codes: 0 valid (warnings allowed), 1 invalid, 2 usage.`,
 			if diags.HasErrors() || plan == nil {
 				errs := 0
 				for _, d := range diags {
-					if d.Severity == 1 {
+					if d.Severity == hcl.DiagError {
 						errs++
 					}
 				}
 				if f.format == "text" {
-					fmt.Fprintf(stderr, "Invalid: %d error(s).\n", errs)
+					if errs == 0 {
+						// Only warnings, but nothing to compile: no config files.
+						fmt.Fprintln(stderr, "Invalid: no config files were read.")
+					} else {
+						fmt.Fprintf(stderr, "Invalid: %d error(s).\n", errs)
+					}
 				}
 				return exitError{exitFailed}
 			}

@@ -23,19 +23,19 @@ variable "settings" {
 }
 
 locals {
-  url  = "${local.base}/healthz"
-  base = "http://127.0.0.1:${local.api_port}"
+  url      = "${local.base}/healthz"
+  base     = "http://127.0.0.1:${local.api_port}"
   api_port = 8080
-  secs = duration("1m30s") + 10
+  secs     = duration("1m30s") + 10
 }
 
 agent {
-  name           = "node-1"
-  data_dir       = "/tmp/satellite-test"
-  tags           = { role = "master", zone = "eu-1" }
-  enable_exec    = false
-  max_concurrent = 8
-  history        = true
+  name              = "node-1"
+  data_dir          = "/tmp/satellite-test"
+  tags              = { role = "master", zone = "eu-1" }
+  enable_exec       = false
+  max_concurrent    = 8
+  history           = true
   history_retention = "72h"
 }
 
