@@ -1,0 +1,468 @@
+package engine
+
+import (
+	"container/heap"
+	"context"
+	"fmt"
+	"hash/fnv"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/satellite-hq/satellite/checks"
+)
+
+// SchedulerOptions configure a Scheduler.
+type SchedulerOptions struct {
+	// MaxConcurrent caps the runs in flight on this node (agent.max_concurrent).
+	MaxConcurrent int
+	// FirstRound is the window over which the first round is spread at
+	// start, so that not every check fires at once. Default 2s, and never
+	// more than the shortest interval.
+	FirstRound time.Duration
+	// OnEvent receives every run and block, on a scheduler goroutine and
+	// without the scheduler's lock held; it must not block for long (hand
+	// the event to a queue).
+	OnEvent func(Event)
+	// Logger is a named sub-logger; default a null logger.
+	Logger hclog.Logger
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// Scheduler is the only run loop: it runs each check of a plan on its
+// interval, with a deterministic phase per check, a timeout per run, a cap
+// on concurrent runs, dependencies before dependents, and the state machine.
+type Scheduler struct {
+	opts SchedulerOptions
+	log  hclog.Logger
+	sem  chan struct{}
+	wake chan struct{}
+
+	mu      sync.Mutex
+	entries map[string]*entry
+	order   []*entry // plan order: dependencies first
+	queue   entryHeap
+	started bool
+	// abandoned counts checkers that ignored their context and are still alive.
+	abandoned int
+	// dependents maps an address to the entries that depend on it.
+	dependents map[string][]*entry
+	// pending are events to hand to OnEvent once s.mu is released.
+	pending []Event
+	ctx     context.Context
+
+	runs sync.WaitGroup
+}
+
+type entry struct {
+	check *Check
+	state State
+	runs  map[checks.Status]uint64
+	// next is when the check is due; index its place in the heap (-1: not queued).
+	next  time.Time
+	index int
+	phase time.Duration
+	// running is true while a run is in flight, and while an abandoned
+	// checker is still alive.
+	running bool
+	// aliveSince is when an abandoned checker started.
+	aliveSince time.Time
+	// waiting is true when the check is due but waits for a dependency's
+	// run to finish; scheduled is when it was due.
+	waiting   bool
+	scheduled time.Time
+	removed   bool
+}
+
+// NewScheduler makes a scheduler for a plan; Run starts it.
+func NewScheduler(plan *Plan, opts SchedulerOptions) *Scheduler {
+	if opts.MaxConcurrent <= 0 {
+		opts.MaxConcurrent = 16
+	}
+	if opts.FirstRound <= 0 {
+		opts.FirstRound = 2 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = hclog.NewNullLogger()
+	}
+	if opts.OnEvent == nil {
+		opts.OnEvent = func(Event) {}
+	}
+	s := &Scheduler{
+		opts:    opts,
+		log:     opts.Logger,
+		sem:     make(chan struct{}, opts.MaxConcurrent),
+		wake:    make(chan struct{}, 1),
+		entries: map[string]*entry{},
+		ctx:     context.Background(),
+	}
+	s.load(plan, nil)
+	return s
+}
+
+// phaseOf spreads checks with the same interval across it, the same way on
+// every node: a hash of the address.
+func phaseOf(addr string, interval time.Duration) time.Duration {
+	h := fnv.New64a()
+	h.Write([]byte(addr))
+	return time.Duration(h.Sum64() % uint64(interval))
+}
+
+// nextSlot is the first time after t at phase within the interval, counted
+// from the Unix epoch so that slots are the same across restarts and nodes.
+func nextSlot(t time.Time, interval, phase time.Duration) time.Time {
+	n := t.UnixNano() - int64(phase)
+	k := n/int64(interval) + 1
+	return time.Unix(0, k*int64(interval)+int64(phase))
+}
+
+// load replaces the plan. Checks whose address and fingerprint did not
+// change keep their entry: state, counters and schedule.
+func (s *Scheduler) load(plan *Plan, old map[string]*entry) {
+	now := s.opts.Now()
+	running := plan.Running()
+	first := s.opts.FirstRound
+	for _, c := range running {
+		if c.Interval < first {
+			first = c.Interval
+		}
+	}
+	s.entries = make(map[string]*entry, len(running))
+	s.order = s.order[:0]
+	s.queue = s.queue[:0]
+	for _, c := range running {
+		e, kept := old[c.Address]
+		if kept && e.check.Fingerprint == c.Fingerprint && c.Fingerprint != "" {
+			e.check = c
+			delete(old, c.Address)
+		} else {
+			e = &entry{check: c, state: NewState(now), runs: map[checks.Status]uint64{}, index: -1}
+			e.phase = phaseOf(c.Address, c.Interval)
+			// The first round: soon, spread over the window by the phase.
+			e.next = now.Add(time.Duration(float64(first) * float64(e.phase) / float64(c.Interval)))
+		}
+		s.entries[c.Address] = e
+		s.order = append(s.order, e)
+		e.waiting = false
+		heap.Push(&s.queue, e)
+	}
+	s.dependents = map[string][]*entry{}
+	for _, e := range s.order {
+		for _, dep := range e.check.DependsOn {
+			s.dependents[dep] = append(s.dependents[dep], e)
+		}
+	}
+	for _, e := range old {
+		e.removed = true
+	}
+}
+
+// Update swaps in a new plan (a reload). Unchanged checks keep their state
+// and schedule; runs in flight of removed checks finish and are dropped.
+func (s *Scheduler) Update(plan *Plan) {
+	s.mu.Lock()
+	old := s.entries
+	for _, e := range old {
+		e.index = -1
+	}
+	s.load(plan, old)
+	s.unlockAndEmit()
+	s.poke()
+}
+
+func (s *Scheduler) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run runs checks until ctx is done, then waits for the runs in flight
+// (each bounded by its timeout). Checkers that ignore their context are
+// abandoned, not waited for.
+func (s *Scheduler) Run(ctx context.Context) {
+	s.mu.Lock()
+	if s.started {
+		s.mu.Unlock()
+		panic("engine: Scheduler.Run called twice")
+	}
+	s.started = true
+	s.ctx = ctx
+	s.mu.Unlock()
+	defer s.runs.Wait()
+
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		now := s.opts.Now()
+		for len(s.queue) > 0 && !s.queue[0].next.After(now) {
+			e := heap.Pop(&s.queue).(*entry)
+			s.dispatch(ctx, e, e.next, now)
+			if !e.waiting {
+				e.next = nextSlot(now, e.check.Interval, e.phase)
+				heap.Push(&s.queue, e)
+			}
+		}
+		wait := time.Hour
+		if len(s.queue) > 0 {
+			wait = s.queue[0].next.Sub(now)
+		}
+		s.unlockAndEmit()
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		case <-s.wake:
+			if !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
+			}
+		}
+	}
+}
+
+// dispatch decides what a due check does: nothing (its previous run is
+// still in flight), wait (a dependency's run is in flight or has no result
+// yet), block (a dependency is critical or blocked), or run. s.mu is held.
+func (s *Scheduler) dispatch(ctx context.Context, e *entry, scheduled, now time.Time) {
+	if e.running {
+		if !e.aliveSince.IsZero() {
+			v := Verdict{Status: checks.StatusCritical, Error: fmt.Sprintf("still running since %s (timed out after %s; the checker ignores its timeout)", e.aliveSince.UTC().Format(time.RFC3339), e.check.Timeout)}
+			s.settle(e, v, checks.Result{}, scheduled, now, false)
+		}
+		return
+	}
+	for _, dep := range e.check.DependsOn {
+		d, ok := s.entries[dep]
+		if !ok || d == e {
+			continue // not run on this node: ignored here
+		}
+		switch d.state.Status {
+		case checks.StatusCritical:
+			s.block(e, fmt.Sprintf("blocked by %s (critical)", dep), scheduled, now)
+			return
+		case checks.StatusBlocked:
+			reason := d.state.Error
+			if reason == "" {
+				reason = fmt.Sprintf("blocked by %s (blocked)", dep)
+			}
+			s.block(e, reason, scheduled, now)
+			return
+		}
+		if d.running || d.state.Status == checks.StatusUnknown {
+			e.waiting, e.scheduled = true, scheduled
+			return
+		}
+	}
+	e.running = true
+	e.aliveSince = time.Time{}
+	s.runs.Add(1)
+	go s.run(ctx, e, e.check, scheduled)
+}
+
+func (s *Scheduler) block(e *entry, reason string, scheduled, now time.Time) {
+	prev := e.state.Status
+	st, changed := e.state.Block(reason, now)
+	e.state = st
+	e.runs[checks.StatusBlocked]++
+	ev := Event{Check: e.check, State: st, Previous: prev, Changed: changed,
+		Verdict: Verdict{Status: checks.StatusBlocked, Error: reason}, Scheduled: scheduled, Started: now}
+	s.wakeDependents(e)
+	s.pending = append(s.pending, ev)
+}
+
+// unlockAndEmit releases s.mu and hands the pending events to OnEvent.
+func (s *Scheduler) unlockAndEmit() {
+	evs := s.pending
+	s.pending = nil
+	s.mu.Unlock()
+	for _, ev := range evs {
+		s.opts.OnEvent(ev)
+	}
+}
+
+// run executes one run of c on its own goroutine.
+func (s *Scheduler) run(ctx context.Context, e *entry, c *Check, scheduled time.Time) {
+	defer s.runs.Done()
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		s.mu.Lock()
+		e.running = false
+		s.mu.Unlock()
+		return
+	}
+	started := s.opts.Now()
+	res, abandoned := s.call(ctx, c)
+	<-s.sem
+	res.Duration = s.opts.Now().Sub(started)
+	v := c.Evaluate(res)
+
+	s.mu.Lock()
+	if abandoned {
+		e.aliveSince = started
+	} else {
+		e.running = false
+	}
+	s.settle(e, v, res, scheduled, started, true)
+	s.unlockAndEmit()
+}
+
+// call runs the checker with the check's timeout. A checker that does not
+// return by then is abandoned: the run is reported critical and a watcher
+// clears the entry when the checker finally returns.
+func (s *Scheduler) call(ctx context.Context, c *Check) (checks.Result, bool) {
+	if c.Checker == nil {
+		return checks.Result{Status: checks.StatusCritical, Error: "the check could not be built"}, false
+	}
+	rctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	done := make(chan checks.Result, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				s.log.Error("checker panicked", "check", c.Address, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				done <- checks.Result{Status: checks.StatusCritical, Error: fmt.Sprintf("the checker panicked: %v", p)}
+			}
+		}()
+		done <- c.Checker.Check(rctx)
+	}()
+	select {
+	case res := <-done:
+		cancel()
+		return res, false
+	case <-rctx.Done():
+	}
+	// Give a checker that honours its context a moment to return its own
+	// result (it usually says more than "timed out").
+	grace := time.NewTimer(50 * time.Millisecond)
+	defer grace.Stop()
+	select {
+	case res := <-done:
+		cancel()
+		if res.Error == "" && res.Status != checks.StatusCritical {
+			res.Status, res.Error = checks.StatusCritical, fmt.Sprintf("timed out after %s", c.Timeout)
+		}
+		return res, false
+	case <-grace.C:
+	}
+	cancel()
+	s.mu.Lock()
+	s.abandoned++
+	s.mu.Unlock()
+	s.log.Warn("checker ignores its timeout; abandoned until it returns", "check", c.Address, "timeout", c.Timeout)
+	s.runs.Add(1)
+	go func() {
+		defer s.runs.Done()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return // shutting down: nobody waits for a hung checker
+		}
+		s.mu.Lock()
+		s.abandoned--
+		if e, ok := s.entries[c.Address]; ok && e.check == c {
+			e.running, e.aliveSince = false, time.Time{}
+		}
+		s.mu.Unlock()
+	}()
+	return checks.Result{Status: checks.StatusCritical, Error: fmt.Sprintf("timed out after %s", c.Timeout)}, true
+}
+
+// settle applies a verdict to the entry's state and emits the event. s.mu is held.
+func (s *Scheduler) settle(e *entry, v Verdict, res checks.Result, scheduled, started time.Time, ran bool) {
+	if e.removed {
+		return
+	}
+	prev := e.state.Status
+	st, changed := e.state.Apply(e.check, v, res, started)
+	e.state = st
+	e.runs[v.Status]++
+	ev := Event{Check: e.check, State: st, Previous: prev, Changed: changed, Result: res, Verdict: v, Scheduled: scheduled, Started: started}
+	if ran {
+		s.wakeDependents(e)
+	}
+	s.pending = append(s.pending, ev)
+}
+
+// wakeDependents dispatches the checks that waited for e. s.mu is held.
+func (s *Scheduler) wakeDependents(e *entry) {
+	for _, d := range s.dependents[e.check.Address] {
+		if !d.waiting || d.removed {
+			continue
+		}
+		d.waiting = false
+		now := s.opts.Now()
+		s.dispatch(s.ctx, d, d.scheduled, now)
+		if !d.waiting {
+			d.next = nextSlot(now, d.check.Interval, d.phase)
+			heap.Push(&s.queue, d)
+			s.poke()
+		}
+	}
+}
+
+// Snapshot returns every running check's state, in plan order.
+func (s *Scheduler) Snapshot() []CheckSnapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]CheckSnapshot, len(s.order))
+	for i, e := range s.order {
+		runs := make(map[checks.Status]uint64, len(e.runs))
+		for k, v := range e.runs {
+			runs[k] = v
+		}
+		out[i] = CheckSnapshot{Check: e.check, State: e.state, Runs: runs}
+	}
+	return out
+}
+
+// Probes returns the status document's probes for this node.
+func (s *Scheduler) Probes() []Probe {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Probe, len(s.order))
+	for i, e := range s.order {
+		out[i] = ProbeOf(e.check, e.state)
+	}
+	return out
+}
+
+// Abandoned returns how many checkers ignored their timeout and still run.
+func (s *Scheduler) Abandoned() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.abandoned
+}
+
+// entryHeap orders entries by when they are due.
+type entryHeap []*entry
+
+func (h entryHeap) Len() int           { return len(h) }
+func (h entryHeap) Less(i, j int) bool { return h[i].next.Before(h[j].next) }
+func (h entryHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *entryHeap) Push(x any) {
+	e := x.(*entry)
+	e.index = len(*h)
+	*h = append(*h, e)
+}
+func (h *entryHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	e.index = -1
+	*h = old[:len(old)-1]
+	return e
+}
