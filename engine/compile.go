@@ -71,6 +71,10 @@ var assertSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{{Name: "condition", Required: true}, {Name: "error_message"}},
 }
 
+// maxCycleReports bounds the cycle errors: a badly tangled config has more
+// cycles than anybody reads.
+const maxCycleReports = 5
+
 // serfTagLimit is serf's limit on a member's encoded tags.
 const serfTagLimit = 512
 
@@ -133,6 +137,11 @@ func Compile(cfg *dsl.Config) (*Plan, hcl.Diagnostics) {
 	c.resolve()
 	c.order()
 	c.warnDependencies()
+	for _, ch := range c.plan.Checks {
+		if ch.body != cty.NilVal {
+			ch.Fingerprint = c.fingerprint(ch, ch.body)
+		}
+	}
 	return c.plan, dedupeDiags(c.diags)
 }
 
@@ -569,7 +578,7 @@ func (c *compiler) compileInstance(rb *dsl.RawBlock, reg *checks.Registration, m
 		})
 		c.diags = append(c.diags, diags...)
 		ch.Checker = checker
-		ch.Fingerprint = fingerprint(ch, val)
+		ch.body = val
 	}
 	return ch
 }
@@ -824,6 +833,13 @@ func (c *compiler) resolve() {
 				}
 				continue
 			}
+			if r.key == nil && blockAddr == ch.Type+"."+ch.Name {
+				if !reported[r.rng] {
+					reported[r.rng] = true
+					c.errf(r.rng.Ptr(), "Dependency cycle", "check.%s depends on itself: a check (or every instance of a for_each check) cannot depend on its own block.", blockAddr)
+				}
+				continue
+			}
 			if r.key == nil {
 				for _, in := range insts {
 					if c.known(in) {
@@ -924,6 +940,7 @@ func (c *compiler) order() {
 	var stack []string
 	ordered := make([]*Check, 0, len(addrs))
 	reported := map[string]bool{}
+	more := 0
 	var visit func(a string)
 	visit = func(a string) {
 		color[a] = grey
@@ -943,6 +960,10 @@ func (c *compiler) order() {
 				}
 				cycle := append([]string(nil), stack[i:]...)
 				key := cycleKey(cycle)
+				if !reported[key] && len(reported) >= maxCycleReports {
+					reported[key] = true
+					more++
+				}
 				if !reported[key] {
 					reported[key] = true
 					names := append(append([]string(nil), cycle...), dep)
@@ -964,6 +985,9 @@ func (c *compiler) order() {
 		if color[a] == white {
 			visit(a)
 		}
+	}
+	if more > 0 {
+		c.errf(nil, "More dependency cycles", "%d more dependency cycles were found; fix the ones above and validate again.", more)
 	}
 	c.plan.Checks = ordered
 }
@@ -1029,16 +1053,51 @@ func (c *compiler) warnDependencies() {
 	}
 }
 
-func fingerprint(ch *Check, body cty.Value) string {
+// fingerprint identifies what a check does, so a reload can tell an
+// unchanged check (which keeps its state) from a changed one: every
+// evaluated setting and the source of its asserts, not where it sits.
+func (c *compiler) fingerprint(ch *Check, body cty.Value) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s|%s|%s|%v|%v|%d|%d|%v|%v|%v", ch.Type, ch.Interval, ch.Timeout, ch.OnlyOn, ch.Labels,
-		ch.FailuresBeforeCritical, ch.SuccessesBeforePassing, ch.Thresholds, ch.DependsOn, ch.Sinks)
+	fmt.Fprintf(h, "%s|%s|%s|%s|%v|%v|%d|%d|%v|%v\n", ch.Address, ch.Type, ch.Interval, ch.Timeout, ch.OnlyOn, ch.Labels,
+		ch.FailuresBeforeCritical, ch.SuccessesBeforePassing, ch.DependsOn, ch.Sinks)
+	for _, t := range ch.Thresholds {
+		fmt.Fprintf(h, "t|%s|%v|%s|%s\n", t.Metric, t.Below, fmtPtr(t.Warn), fmtPtr(t.Crit))
+	}
+	for _, a := range ch.Asserts {
+		fmt.Fprintf(h, "a|%s|%s\n", c.source(a.Condition), c.source(a.ErrorMessage))
+	}
 	if body.IsWhollyKnown() {
 		if b, err := ctyjson.Marshal(body, body.Type()); err == nil {
 			h.Write(b)
 		}
 	}
+	if ch.evalCtx != nil {
+		if each, ok := ch.evalCtx.Variables["each"]; ok && each.IsWhollyKnown() {
+			if b, err := ctyjson.Marshal(each, each.Type()); err == nil {
+				h.Write(b)
+			}
+		}
+	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+func fmtPtr(f *float64) string {
+	if f == nil {
+		return "-"
+	}
+	return strconv.FormatFloat(*f, 'g', -1, 64)
+}
+
+// source is the text of an expression, "" for none.
+func (c *compiler) source(e hcl.Expression) string {
+	if e == nil {
+		return ""
+	}
+	rng := e.Range()
+	if f := c.cfg.Files[rng.Filename]; f != nil && rng.End.Byte <= len(f.Bytes) && rng.Start.Byte <= rng.End.Byte {
+		return string(rng.SliceBytes(f.Bytes))
+	}
+	return ""
 }
 
 func didYouMean(given string, candidates []string) string {

@@ -196,3 +196,40 @@ check "tcp" "a" {
 		t.Fatalf("timeout for a 4s interval: %s", c.Timeout)
 	}
 }
+
+// A reload recompiles: an unchanged check must keep its fingerprint, and
+// any change to what it does must change it.
+func TestFingerprintStableAcrossCompiles(t *testing.T) {
+	src := `
+check "tcp" "a" {
+  address = "127.0.0.1:1"
+  threshold "latency_ms" {
+    warn = 5
+  }
+  assert {
+    condition = result.latency_ms < 100
+  }
+}
+check "tcp" "b" {
+  address    = "127.0.0.1:2"
+  depends_on = [check.tcp.a]
+}
+`
+	fp := func(src, addr string) string {
+		c, _ := compileSource(t, src).Check(addr)
+		return c.Fingerprint
+	}
+	a1, b1 := fp(src, "tcp.a"), fp(src, "tcp.b")
+	if a1 == "" || a1 != fp("# moved\n\n"+src, "tcp.a") || b1 != fp(src, "tcp.b") {
+		t.Fatal("the same check must keep its fingerprint")
+	}
+	for _, change := range []string{
+		strings.Replace(src, "warn = 5", "warn = 6", 1),
+		strings.Replace(src, "< 100", "< 101", 1),
+		strings.Replace(src, "127.0.0.1:1", "127.0.0.1:3", 1),
+	} {
+		if fp(change, "tcp.a") == a1 {
+			t.Errorf("a change kept the fingerprint:\n%s", change)
+		}
+	}
+}

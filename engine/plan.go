@@ -84,6 +84,8 @@ type Check struct {
 	Fingerprint string
 
 	evalCtx *hcl.EvalContext
+	// body is the type's decoded attributes, for the fingerprint.
+	body cty.Value
 }
 
 // Threshold turns a metric into warning or critical.

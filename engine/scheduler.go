@@ -322,15 +322,45 @@ func (s *Scheduler) run(ctx context.Context, e *entry, c *Check, scheduled time.
 // return by then is abandoned: the run is reported critical and a watcher
 // clears the entry when the checker finally returns.
 func (s *Scheduler) call(ctx context.Context, c *Check) (checks.Result, bool) {
+	res, alive := callChecker(ctx, c, s.log)
+	if alive == nil {
+		return res, false
+	}
+	s.mu.Lock()
+	s.abandoned++
+	s.mu.Unlock()
+	s.runs.Add(1)
+	go func() {
+		defer s.runs.Done()
+		select {
+		case <-alive:
+		case <-ctx.Done():
+			return // shutting down: nobody waits for a hung checker
+		}
+		s.mu.Lock()
+		s.abandoned--
+		if e, ok := s.entries[c.Address]; ok && e.check.Address == c.Address {
+			e.running, e.aliveSince = false, time.Time{}
+		}
+		s.mu.Unlock()
+	}()
+	return res, true
+}
+
+// callChecker runs c's checker once under its timeout, turning a panic into
+// a critical result. When the checker ignores its context, the run is
+// reported as timed out and the returned channel is closed when the checker
+// finally returns; otherwise the channel is nil.
+func callChecker(ctx context.Context, c *Check, log hclog.Logger) (checks.Result, <-chan struct{}) {
 	if c.Checker == nil {
-		return checks.Result{Status: checks.StatusCritical, Error: "the check could not be built"}, false
+		return checks.Result{Status: checks.StatusCritical, Error: "the check could not be built"}, nil
 	}
 	rctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	done := make(chan checks.Result, 1)
 	go func() {
 		defer func() {
 			if p := recover(); p != nil {
-				s.log.Error("checker panicked", "check", c.Address, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				log.Error("checker panicked", "check", c.Address, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 				done <- checks.Result{Status: checks.StatusCritical, Error: fmt.Sprintf("the checker panicked: %v", p)}
 			}
 		}()
@@ -339,7 +369,7 @@ func (s *Scheduler) call(ctx context.Context, c *Check) (checks.Result, bool) {
 	select {
 	case res := <-done:
 		cancel()
-		return res, false
+		return res, nil
 	case <-rctx.Done():
 	}
 	// Give a checker that honours its context a moment to return its own
@@ -352,30 +382,17 @@ func (s *Scheduler) call(ctx context.Context, c *Check) (checks.Result, bool) {
 		if res.Error == "" && res.Status != checks.StatusCritical {
 			res.Status, res.Error = checks.StatusCritical, fmt.Sprintf("timed out after %s", c.Timeout)
 		}
-		return res, false
+		return res, nil
 	case <-grace.C:
 	}
 	cancel()
-	s.mu.Lock()
-	s.abandoned++
-	s.mu.Unlock()
-	s.log.Warn("checker ignores its timeout; abandoned until it returns", "check", c.Address, "timeout", c.Timeout)
-	s.runs.Add(1)
+	log.Warn("checker ignores its timeout; abandoned until it returns", "check", c.Address, "timeout", c.Timeout)
+	alive := make(chan struct{})
 	go func() {
-		defer s.runs.Done()
-		select {
-		case <-done:
-		case <-ctx.Done():
-			return // shutting down: nobody waits for a hung checker
-		}
-		s.mu.Lock()
-		s.abandoned--
-		if e, ok := s.entries[c.Address]; ok && e.check == c {
-			e.running, e.aliveSince = false, time.Time{}
-		}
-		s.mu.Unlock()
+		<-done // owned by the checker: it ends when the checker returns
+		close(alive)
 	}()
-	return checks.Result{Status: checks.StatusCritical, Error: fmt.Sprintf("timed out after %s", c.Timeout)}, true
+	return checks.Result{Status: checks.StatusCritical, Error: fmt.Sprintf("timed out after %s", c.Timeout)}, alive
 }
 
 // settle applies a verdict to the entry's state and emits the event. s.mu is held.

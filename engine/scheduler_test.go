@@ -283,3 +283,33 @@ func TestNextSlot(t *testing.T) {
 		t.Fatal("slots are an interval apart")
 	}
 }
+
+func TestRunOnce(t *testing.T) {
+	plan := &Plan{Checks: []*Check{
+		testCheck("tcp.down", time.Second, fail("refused")),
+		testCheck("http.behind", time.Second, ok, "tcp.down"),
+		testCheck("http.up", time.Second, ok),
+		testCheck("http.chain", time.Second, ok, "http.behind"),
+	}}
+	var mu sync.Mutex
+	seen := 0
+	evs := RunOnce(context.Background(), plan.Running(), OnceOptions{OnEvent: func(Event) { mu.Lock(); seen++; mu.Unlock() }})
+	want := map[string]string{
+		"tcp.down":    "critical refused",
+		"http.behind": "blocked blocked by tcp.down (critical)",
+		"http.up":     "passing ",
+		"http.chain":  "blocked blocked by tcp.down (critical)",
+	}
+	if len(evs) != 4 || seen != 4 {
+		t.Fatalf("%d events, %d callbacks", len(evs), seen)
+	}
+	for _, e := range evs {
+		if got := string(e.State.Status) + " " + e.State.Error; got != want[e.Check.Address] {
+			t.Errorf("%s: %q, want %q", e.Check.Address, got, want[e.Check.Address])
+		}
+	}
+	sel := WithDependencies(plan, []*Check{plan.Checks[3]})
+	if len(sel) != 3 || sel[0].Address != "tcp.down" {
+		t.Fatalf("with dependencies: %v", sel)
+	}
+}

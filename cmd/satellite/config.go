@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -79,49 +78,24 @@ func configPaths(args []string) []string {
 	return []string{"."}
 }
 
-// loadPlan loads and compiles a config; the plan is nil when the config has
-// errors that stop compiling.
+// loadPlan loads and compiles a config; the plan is nil when nothing
+// could be read.
 func loadPlan(paths []string, f *configFlags) (*dsl.Config, *engine.Plan, hcl.Diagnostics, error) {
-	tags, err := parseTags(f.tags)
+	opts, err := f.loadOptions()
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	cfg, diags := dsl.Load(paths, dsl.Options{
-		Vars: f.vars, VarFiles: f.varFiles, UnknownEnv: f.unknownEnv, NodeTags: tags,
-	})
-	var plan *engine.Plan
-	if cfg != nil && len(cfg.Files) > 0 && !hasSyntaxErrors(diags) {
-		var more hcl.Diagnostics
-		plan, more = engine.Compile(cfg)
-		diags = append(diags, more...)
-	}
-	sortDiags(diags)
+	cfg, plan, diags := engine.Load(paths, opts)
 	return cfg, plan, diags, nil
 }
 
-func hasSyntaxErrors(diags hcl.Diagnostics) bool {
-	for _, d := range diags {
-		if d.Severity == hcl.DiagError && d.Subject == nil && strings.HasPrefix(d.Summary, "Config path") {
-			return true
-		}
+// loadOptions turns the flags into dsl options.
+func (f *configFlags) loadOptions() (dsl.Options, error) {
+	tags, err := parseTags(f.tags)
+	if err != nil {
+		return dsl.Options{}, err
 	}
-	return false
-}
-
-// sortDiags orders diagnostics by file and position, errors without a
-// place first, keeping the order of equal ones.
-func sortDiags(diags hcl.Diagnostics) {
-	sort.SliceStable(diags, func(i, j int) bool {
-		a, b := diags[i].Subject, diags[j].Subject
-		switch {
-		case a == nil || b == nil:
-			return a == nil && b != nil
-		case a.Filename != b.Filename:
-			return a.Filename < b.Filename
-		default:
-			return a.Start.Byte < b.Start.Byte
-		}
-	})
+	return dsl.Options{Vars: f.vars, VarFiles: f.varFiles, UnknownEnv: f.unknownEnv, NodeTags: tags}, nil
 }
 
 // useColor reports whether w is a terminal (a character device) and colour is

@@ -67,6 +67,6 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newValidateCmd(), newFmtCmd(), newVersionCmd())
+	root.AddCommand(newValidateCmd(), newRunCmd(), newFmtCmd(), newHistoryCmd(), newVersionCmd())
 	return root
 }

@@ -1,0 +1,332 @@
+// Package agent runs satellite on one node: it loads and compiles the
+// config, runs the scheduler, writes results to the local history and the
+// sinks, serves the HTTP API, and reloads the config on request.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/satellite-hq/satellite/api"
+	"github.com/satellite-hq/satellite/dsl"
+	"github.com/satellite-hq/satellite/engine"
+	"github.com/satellite-hq/satellite/sinks"
+	"github.com/satellite-hq/satellite/sinks/sqlite"
+)
+
+// Options configure an agent.
+type Options struct {
+	// Paths are the config paths.
+	Paths []string
+	// Load are the variable and environment options.
+	Load dsl.Options
+	// Logger is the root logger.
+	Logger hclog.Logger
+	// Version is the agent's version, for the status document and metrics.
+	Version string
+	// Listen overrides api.listen (tests use 127.0.0.1:0).
+	Listen string
+}
+
+// ErrConfig marks a config that does not validate at start.
+var ErrConfig = errors.New("invalid config")
+
+// Agent is a running node.
+type Agent struct {
+	opts Options
+	log  hclog.Logger
+
+	reloadMu sync.Mutex // one reload at a time
+
+	mu      sync.RWMutex
+	cfg     *dsl.Config
+	plan    *engine.Plan
+	writers map[string]*sinkWriter
+
+	sched   *engine.Scheduler
+	history *sqlite.DB
+	histW   *sinks.Writer
+	metrics *api.Metrics
+	server  *api.Server
+	reg     *prometheus.Registry
+
+	// runCtx is the context the sink writers run under.
+	runCtx context.Context
+	wg     sync.WaitGroup
+}
+
+type sinkWriter struct {
+	sink   *engine.Sink
+	writer *sinks.Writer
+}
+
+// New loads and compiles the config. Diagnostics are returned for printing;
+// with errors among them the agent is nil and err wraps ErrConfig.
+func New(opts Options) (*Agent, *dsl.Config, hcl.Diagnostics, error) {
+	if opts.Logger == nil {
+		opts.Logger = hclog.NewNullLogger()
+	}
+	cfg, plan, diags := engine.Load(opts.Paths, opts.Load)
+	if diags.HasErrors() || plan == nil {
+		return nil, cfg, diags, fmt.Errorf("%w: %d error(s)", ErrConfig, countErrors(diags))
+	}
+	a := &Agent{opts: opts, log: opts.Logger, cfg: cfg, plan: plan, writers: map[string]*sinkWriter{}}
+	return a, cfg, diags, nil
+}
+
+func countErrors(diags hcl.Diagnostics) int {
+	n := 0
+	for _, d := range diags {
+		if d.Severity == hcl.DiagError {
+			n++
+		}
+	}
+	return n
+}
+
+// Run starts everything and blocks until ctx is done; then it stops the
+// API, lets runs in flight finish (each within its timeout), flushes the
+// history and the sinks, and returns.
+func (a *Agent) Run(ctx context.Context) error {
+	cfg, plan := a.config()
+	a.log.Info("starting", "node", cfg.Agent.Name, "config_hash", plan.Hash, "checks", len(plan.Running()), "sinks", len(plan.Sinks), "version", a.opts.Version)
+
+	// The API first: a port in use should stop the agent before it does anything.
+	a.reg = prometheus.NewRegistry()
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	apiOpts, err := a.apiOptions(cfg)
+	if err != nil {
+		return err
+	}
+	a.server, err = api.New(a, apiOpts)
+	if err != nil {
+		return err
+	}
+	if err := a.server.Listen(); err != nil {
+		return err
+	}
+
+	runCtx, stopWriters := context.WithCancel(context.Background())
+	defer stopWriters()
+	a.runCtx = runCtx
+	if cfg.Agent.History {
+		if err := a.openHistory(ctx, cfg); err != nil {
+			return err
+		}
+	}
+	a.openSinks(ctx, plan)
+
+	a.sched = engine.NewScheduler(plan, engine.SchedulerOptions{
+		MaxConcurrent: cfg.Agent.MaxConcurrent,
+		OnEvent:       a.onEvent,
+		Logger:        a.log.Named("scheduler"),
+	})
+	a.metrics = api.NewMetrics(a.sched.Snapshot)
+	a.reg.MustRegister(a.metrics, api.NewBuildInfo(a.opts.Version), &sinkCollector{a: a})
+
+	schedDone := make(chan struct{})
+	go func() {
+		defer close(schedDone)
+		a.sched.Run(ctx)
+	}()
+	apiErr := make(chan error, 1)
+	go func() { apiErr <- a.server.Serve(ctx) }()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-apiErr:
+		if err != nil {
+			runErr = fmt.Errorf("API: %w", err)
+		}
+	}
+	a.log.Info("stopping: waiting for runs in flight")
+	<-schedDone
+	a.closeWriters()
+	if a.history != nil {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := a.histW.Close(cctx); err != nil {
+			a.log.Error("closing the history", "error", err)
+		}
+		cancel()
+	}
+	stopWriters()
+	a.wg.Wait()
+	a.log.Info("stopped")
+	return runErr
+}
+
+// Addr is the API's address once Run has started listening.
+func (a *Agent) Addr() string {
+	if a.server == nil || a.server.Addr() == nil {
+		return ""
+	}
+	return a.server.Addr().String()
+}
+
+func (a *Agent) config() (*dsl.Config, *engine.Plan) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.cfg, a.plan
+}
+
+func (a *Agent) apiOptions(cfg *dsl.Config) (api.Options, error) {
+	o := api.Options{Listen: cfg.API.Listen, Logger: a.log.Named("api"), Registry: a.reg}
+	if a.opts.Listen != "" {
+		o.Listen = a.opts.Listen
+	}
+	var err error
+	if o.Token, err = readToken(cfg.API.TokenFile); err != nil {
+		return o, err
+	}
+	if o.ReadToken, err = readToken(cfg.API.ReadTokenFile); err != nil {
+		return o, err
+	}
+	if t := cfg.API.TLS; t != nil {
+		o.TLS = &api.TLSFiles{CertFile: t.CertFile, KeyFile: t.KeyFile, ClientCAFile: t.ClientCAFile}
+	}
+	return o, nil
+}
+
+func readToken(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("reading the API token: %w", err)
+	}
+	t := strings.TrimSpace(string(b))
+	if t == "" {
+		return "", fmt.Errorf("the API token file %s is empty", path)
+	}
+	return t, nil
+}
+
+func (a *Agent) openHistory(ctx context.Context, cfg *dsl.Config) error {
+	path := filepath.Join(cfg.Agent.DataDir, sqlite.HistoryFile)
+	db, err := sqlite.Open(ctx, path, cfg.Agent.HistoryRetention)
+	if err != nil {
+		return fmt.Errorf("opening the history: %w", err)
+	}
+	a.history = db
+	a.histW = sinks.NewWriter(db, sinks.WriterOptions{Name: "history", BatchSize: 1000, FlushInterval: time.Second, QueueSize: 100000, Logger: a.log.Named("history")})
+	a.start(a.histW)
+	a.log.Info("history", "path", path)
+	return nil
+}
+
+func (a *Agent) start(w *sinks.Writer) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		_ = w.Run(a.runCtx)
+	}()
+}
+
+// openSinks opens the plan's sinks that are not open yet, and closes the
+// ones the plan no longer has or changed. A sink that fails to open is
+// logged and skipped; the checks run anyway.
+func (a *Agent) openSinks(ctx context.Context, plan *engine.Plan) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	keep := map[string]bool{}
+	for _, s := range plan.Sinks {
+		if old, ok := a.writers[s.Address]; ok && sameSink(old.sink, s) {
+			old.sink = s
+			keep[s.Address] = true
+			continue
+		}
+		if s.Opener == nil {
+			continue
+		}
+		sink, err := s.Opener.Open(ctx)
+		if err != nil {
+			a.log.Error("cannot open sink; its results are dropped until it is fixed and the config reloaded", "sink", s.Address, "error", a.cfg.Redact(err.Error()))
+			continue
+		}
+		if old, ok := a.writers[s.Address]; ok {
+			a.closeWriter(old)
+		}
+		w := sinks.NewWriter(sink, sinks.WriterOptions{Name: s.Address, BatchSize: s.BatchSize, FlushInterval: s.FlushInterval, Logger: a.log.Named("sink")})
+		a.writers[s.Address] = &sinkWriter{sink: s, writer: w}
+		keep[s.Address] = true
+		a.start(w)
+	}
+	for addr, w := range a.writers {
+		if !keep[addr] {
+			a.closeWriter(w)
+			delete(a.writers, addr)
+		}
+	}
+}
+
+// sameSink reports whether a reload left a sink's settings alone.
+func sameSink(a, b *engine.Sink) bool {
+	return a.Type == b.Type && a.Send == b.Send && a.BatchSize == b.BatchSize &&
+		a.FlushInterval == b.FlushInterval && a.SpoolMax == b.SpoolMax && reflect.DeepEqual(a.Opener, b.Opener)
+}
+
+func (a *Agent) closeWriter(w *sinkWriter) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := w.writer.Close(ctx); err != nil {
+		a.log.Error("closing sink", "sink", w.sink.Address, "error", err)
+	}
+}
+
+func (a *Agent) closeWriters() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for addr, w := range a.writers {
+		a.closeWriter(w)
+		delete(a.writers, addr)
+	}
+}
+
+// onEvent fans a run out to the metrics, the history and the sinks. It is
+// called on scheduler goroutines and never blocks: writers queue.
+func (a *Agent) onEvent(e engine.Event) {
+	if a.metrics != nil {
+		a.metrics.Observe(e)
+	}
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	rec := e.Record(a.cfg.Agent.Name, a.cfg.Redact)
+	if a.histW != nil {
+		a.histW.Enqueue(rec)
+	}
+	for _, addr := range sinkTargets(e.Check, a.writers) {
+		w, ok := a.writers[addr]
+		if !ok || (w.sink.Send == "changes" && !e.Changed) {
+			continue
+		}
+		w.writer.Enqueue(rec)
+	}
+	if e.Changed {
+		a.log.Info("state changed", "check", e.Check.Address, "from", e.Previous, "to", e.State.Status, "error", a.cfg.Redact(e.State.Error))
+	}
+}
+
+func sinkTargets(c *engine.Check, writers map[string]*sinkWriter) []string {
+	if c.Sinks != nil {
+		return c.Sinks
+	}
+	out := make([]string, 0, len(writers))
+	for addr := range writers {
+		out = append(out, addr)
+	}
+	return out
+}

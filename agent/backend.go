@@ -1,0 +1,178 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/satellite-hq/satellite/dsl"
+	"github.com/satellite-hq/satellite/engine"
+	"github.com/satellite-hq/satellite/sinks/sqlite"
+)
+
+// LocalStatus is this node's entry of the status document, secrets redacted.
+func (a *Agent) LocalStatus() engine.NodeStatus {
+	cfg, plan := a.config()
+	var probes []engine.Probe
+	if a.sched != nil {
+		probes = a.sched.Probes()
+	}
+	for i := range probes {
+		probes[i].Error = cfg.Redact(probes[i].Error)
+		probes[i].Detail = cfg.Redact(probes[i].Detail)
+	}
+	return engine.NodeStatus{
+		Name:       cfg.Agent.Name,
+		Status:     engine.NodeStatusOf(probes),
+		ConfigHash: plan.Hash,
+		Version:    a.opts.Version,
+		ObservedAt: time.Now().UTC(),
+		Probes:     probes,
+	}
+}
+
+// ClusterStatus is the status document; until the mesh exists it holds
+// this node alone.
+func (a *Agent) ClusterStatus(context.Context) engine.ClusterStatus {
+	return engine.ClusterOf([]engine.NodeStatus{a.LocalStatus()}, time.Now())
+}
+
+// Members lists mesh members; none without a mesh.
+func (a *Agent) Members() []engine.MemberStatus { return nil }
+
+// History reads state changes from the local history.
+func (a *Agent) History(ctx context.Context, q sqlite.Query) ([]sqlite.StateChange, error) {
+	if a.history == nil {
+		return nil, errors.New("the local history is off (agent.history = false)")
+	}
+	return a.history.StateChanges(ctx, q)
+}
+
+// Reload compiles the config again. If it is invalid, the running plan is
+// kept and the diagnostics returned. If it is valid, it replaces the plan:
+// unchanged checks keep their state and schedule. Changes to mesh,
+// api.listen or agent.data_dir need a restart: they are reported as
+// warnings and not applied.
+func (a *Agent) Reload(ctx context.Context) (string, []dsl.JSONDiagnostic, error) {
+	hash, diags, err := a.reload(ctx)
+	cfg, _ := a.config()
+	return hash, dsl.JSONDiagnostics(diags, cfg.Secrets()), err
+}
+
+func (a *Agent) reload(ctx context.Context) (string, hcl.Diagnostics, error) {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	old, oldPlan := a.config()
+	cfg, plan, diags := engine.Load(a.opts.Paths, a.opts.Load)
+	if diags.HasErrors() || plan == nil {
+		a.log.Error("reload refused: the config is invalid; the previous one keeps running", "errors", countErrors(diags), "config_hash", oldPlan.Hash)
+		for _, d := range diags {
+			if d.Severity == hcl.DiagError {
+				a.log.Error("config error", "error", old.Redact(diagString(d)))
+			}
+		}
+		return oldPlan.Hash, diags, nil
+	}
+	for _, change := range restartNeeded(old, cfg) {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Restart needed",
+			Detail: change + " changed; the agent keeps the old value until it is restarted."})
+		a.log.Warn("restart needed to apply a change", "what", change)
+	}
+	// Keep what cannot change without a restart.
+	cfg.Mesh, cfg.Agent.DataDir, cfg.API.Listen = old.Mesh, old.Agent.DataDir, old.API.Listen
+	a.openSinks(ctx, plan)
+	a.mu.Lock()
+	a.cfg, a.plan = cfg, plan
+	a.mu.Unlock()
+	if a.sched != nil {
+		a.sched.Update(plan)
+	}
+	a.log.Info("reloaded", "config_hash", plan.Hash, "checks", len(plan.Running()), "sinks", len(plan.Sinks))
+	return plan.Hash, diags, nil
+}
+
+func restartNeeded(old, cfg *dsl.Config) []string {
+	var out []string
+	if !sameMesh(old.Mesh, cfg.Mesh) {
+		out = append(out, "the mesh block")
+	}
+	if old.API.Listen != cfg.API.Listen {
+		out = append(out, "api.listen")
+	}
+	if old.Agent.DataDir != cfg.Agent.DataDir {
+		out = append(out, "agent.data_dir")
+	}
+	return out
+}
+
+// sameMesh compares two mesh blocks by their settings, not their place.
+func sameMesh(a, b *dsl.Mesh) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	x, y := *a, *b
+	x.DeclRange, y.DeclRange = hcl.Range{}, hcl.Range{}
+	return reflect.DeepEqual(x, y)
+}
+
+func diagString(d *hcl.Diagnostic) string {
+	if d.Subject != nil {
+		return fmt.Sprintf("%s:%d:%d: %s: %s", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column, d.Summary, d.Detail)
+	}
+	return d.Summary + ": " + d.Detail
+}
+
+// sinkCollector exports the sink writers' counters on /metrics.
+type sinkCollector struct{ a *Agent }
+
+var (
+	sinkQueued    = prometheus.NewDesc("satellite_sink_queue_depth", "Records waiting to be delivered to the sink.", []string{"sink"}, nil)
+	sinkDelivered = prometheus.NewDesc("satellite_sink_delivered_total", "Records the sink has stored.", []string{"sink"}, nil)
+	sinkDropped   = prometheus.NewDesc("satellite_sink_dropped_total", "Records lost because the sink's queue was full.", []string{"sink"}, nil)
+	sinkRetries   = prometheus.NewDesc("satellite_sink_retries_total", "Writes that repeated a failed batch.", []string{"sink"}, nil)
+	sinkFailures  = prometheus.NewDesc("satellite_sink_failures_total", "Writes that failed.", []string{"sink"}, nil)
+)
+
+func (c *sinkCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{sinkQueued, sinkDelivered, sinkDropped, sinkRetries, sinkFailures} {
+		ch <- d
+	}
+}
+
+func (c *sinkCollector) Collect(ch chan<- prometheus.Metric) {
+	a := c.a
+	a.mu.RLock()
+	type named struct {
+		name string
+		st   func() (q, d, dr, r, f uint64)
+	}
+	var ws []named
+	if a.histW != nil {
+		w := a.histW
+		ws = append(ws, named{"history", func() (uint64, uint64, uint64, uint64, uint64) {
+			s := w.Stats()
+			return s.Queued, s.Delivered, s.Dropped, s.Retries, s.Failures
+		}})
+	}
+	for addr, sw := range a.writers {
+		w := sw.writer
+		ws = append(ws, named{addr, func() (uint64, uint64, uint64, uint64, uint64) {
+			s := w.Stats()
+			return s.Queued, s.Delivered, s.Dropped, s.Retries, s.Failures
+		}})
+	}
+	a.mu.RUnlock()
+	for _, w := range ws {
+		q, d, dr, r, f := w.st()
+		ch <- prometheus.MustNewConstMetric(sinkQueued, prometheus.GaugeValue, float64(q), w.name)
+		ch <- prometheus.MustNewConstMetric(sinkDelivered, prometheus.CounterValue, float64(d), w.name)
+		ch <- prometheus.MustNewConstMetric(sinkDropped, prometheus.CounterValue, float64(dr), w.name)
+		ch <- prometheus.MustNewConstMetric(sinkRetries, prometheus.CounterValue, float64(r), w.name)
+		ch <- prometheus.MustNewConstMetric(sinkFailures, prometheus.CounterValue, float64(f), w.name)
+	}
+}

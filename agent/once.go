@@ -1,0 +1,77 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/satellite-hq/satellite/dsl"
+	"github.com/satellite-hq/satellite/engine"
+	"github.com/satellite-hq/satellite/sinks"
+	"github.com/satellite-hq/satellite/sinks/sqlite"
+)
+
+// WriteOnce writes the events of `run --once` to the local history (unless
+// agent.history is false) and to each sink that takes them.
+func WriteOnce(ctx context.Context, cfg *dsl.Config, plan *engine.Plan, events []engine.Event, log hclog.Logger) error {
+	var errs []error
+	write := func(name string, s sinks.Sink, recs []sinks.Record) {
+		if len(recs) == 0 {
+			return
+		}
+		if err := s.Write(ctx, recs); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+		if err := s.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+	}
+	all := make([]sinks.Record, len(events))
+	for i, e := range events {
+		all[i] = e.Record(cfg.Agent.Name, cfg.Redact)
+	}
+	if cfg.Agent.History {
+		db, err := sqlite.Open(ctx, filepath.Join(cfg.Agent.DataDir, sqlite.HistoryFile), cfg.Agent.HistoryRetention)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("history: %w", err))
+		} else {
+			write("history", db, all)
+		}
+	}
+	for _, s := range plan.Sinks {
+		if s.Opener == nil {
+			continue
+		}
+		var recs []sinks.Record
+		for i, e := range events {
+			if (e.Check.Sinks == nil || contains(e.Check.Sinks, s.Address)) && (s.Send != "changes" || e.Changed) {
+				recs = append(recs, all[i])
+			}
+		}
+		if len(recs) == 0 {
+			continue
+		}
+		sink, err := s.Opener.Open(ctx)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s.Address, err))
+			continue
+		}
+		write(s.Address, sink, recs)
+	}
+	if log != nil && len(errs) == 0 {
+		log.Debug("results written", "records", len(all), "sinks", len(plan.Sinks))
+	}
+	return errors.Join(errs...)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

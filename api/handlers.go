@@ -1,0 +1,402 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/satellite-hq/satellite/dsl"
+	"github.com/satellite-hq/satellite/engine"
+	"github.com/satellite-hq/satellite/sinks/sqlite"
+)
+
+// History query limits.
+const (
+	DefaultHistoryLimit = 100
+	MaxHistoryLimit     = 10000
+)
+
+// route is one endpoint.
+type route struct {
+	// method is GET (which admits HEAD too) or POST.
+	method string
+	// public endpoints need no token.
+	public bool
+	h      http.HandlerFunc
+}
+
+func (rt route) allows(method string) bool {
+	return method == rt.method || (rt.method == http.MethodGet && method == http.MethodHead)
+}
+
+func (rt route) allow() string {
+	if rt.method == http.MethodGet {
+		return "GET, HEAD"
+	}
+	return rt.method
+}
+
+// routes builds the API's handler. Routing is by exact path, so that every
+// answer, 404 and 405 included, is JSON, and so that auth is judged before
+// anything else: without a valid token even an unknown path gets 401.
+func (s *Server) routes(reg *prometheus.Registry) http.Handler {
+	table := map[string]route{
+		"/v1/status":       {method: http.MethodGet, h: s.handleStatus},
+		"/v1/status/local": {method: http.MethodGet, h: s.handleLocal},
+		"/v1/members":      {method: http.MethodGet, h: s.handleMembers},
+		"/v1/history":      {method: http.MethodGet, h: s.handleHistory},
+		"/v1/reload":       {method: http.MethodPost, h: s.handleReload},
+		"/healthz":         {method: http.MethodGet, public: true, h: s.handleHealthz},
+	}
+	if reg != nil {
+		metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+			ErrorLog:      s.log.Named("metrics").StandardLogger(nil),
+			ErrorHandling: promhttp.ContinueOnError,
+		})
+		table["/metrics"] = route{method: http.MethodGet, h: metrics.ServeHTTP}
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		s.dispatch(table, rec, r)
+		// Only the path: the query holds no secret but may be long, and
+		// headers (the token) are never logged.
+		s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+			"remote", r.RemoteAddr, "duration", time.Since(start))
+	})
+}
+
+func (s *Server) dispatch(table map[string]route, w http.ResponseWriter, r *http.Request) {
+	rt, found := table[r.URL.Path]
+	g := grantFull
+	if !found || !rt.public {
+		if g = s.auth.grantOf(r); g == grantNone {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="satellite"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized")
+			return
+		}
+	}
+	if !found {
+		writeError(w, http.StatusNotFound, "not found")
+		return
+	}
+	if !rt.allows(r.Method) {
+		w.Header().Set("Allow", rt.allow())
+		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
+		return
+	}
+	if rt.method != http.MethodGet && g != grantFull {
+		writeError(w, http.StatusForbidden, "forbidden")
+		return
+	}
+	rt.h(w, r)
+}
+
+// statusRecorder remembers the answer's status code for the request log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	cs := s.b.ClusterStatus(r.Context())
+	cs.Nodes = nonNilNodes(cs.Nodes)
+	writeStatusJSON(w, http.StatusOK, cs, func() any {
+		nodes := make([]engine.NodeStatus, len(cs.Nodes))
+		for i, n := range cs.Nodes {
+			nodes[i] = finiteNode(n)
+		}
+		cs.Nodes = nodes
+		return cs
+	})
+}
+
+func (s *Server) handleLocal(w http.ResponseWriter, _ *http.Request) {
+	n := s.b.LocalStatus()
+	if n.Probes == nil {
+		n.Probes = []engine.Probe{}
+	}
+	writeStatusJSON(w, http.StatusOK, n, func() any { return finiteNode(n) })
+}
+
+func (s *Server) handleMembers(w http.ResponseWriter, _ *http.Request) {
+	ms := s.b.Members()
+	if ms == nil {
+		ms = []engine.MemberStatus{}
+	}
+	writeJSON(w, http.StatusOK, ms)
+}
+
+func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
+	q, err := parseHistoryQuery(r.URL.Query(), time.Now())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	changes, err := s.b.History(r.Context(), q)
+	if err != nil {
+		s.log.Error("reading history", "error", err)
+		writeError(w, http.StatusInternalServerError, "reading history failed")
+		return
+	}
+	if changes == nil {
+		changes = []sqlite.StateChange{}
+	}
+	writeJSON(w, http.StatusOK, changes)
+}
+
+// reloadAnswer is the body of POST /v1/reload.
+type reloadAnswer struct {
+	ConfigHash  string               `json:"config_hash,omitempty"`
+	Error       string               `json:"error,omitempty"`
+	Diagnostics []dsl.JSONDiagnostic `json:"diagnostics,omitempty"`
+}
+
+func (s *Server) handleReload(w http.ResponseWriter, r *http.Request) {
+	// One reload at a time; a request that gives up waiting leaves.
+	select {
+	case s.reloading <- struct{}{}:
+		defer func() { <-s.reloading }()
+	case <-r.Context().Done():
+		return
+	}
+	// A reload once started runs to its end even when the client goes away:
+	// half a reload helps nobody.
+	hash, diags, err := s.b.Reload(context.WithoutCancel(r.Context()))
+	diags = s.redactDiags(diags)
+	errs := 0
+	for _, d := range diags {
+		if d.Severity != "warning" {
+			errs++
+		}
+	}
+	switch {
+	case errs > 0:
+		s.log.Warn("reload refused: the config has errors; the old config keeps running", "errors", errs)
+		writeJSON(w, http.StatusBadRequest, reloadAnswer{
+			Error:       "the config has errors; the old config keeps running",
+			Diagnostics: diags,
+		})
+	case err != nil:
+		msg := s.redact(err.Error())
+		s.log.Error("reload failed", "error", msg)
+		writeJSON(w, http.StatusInternalServerError, reloadAnswer{Error: "reload failed: " + msg, Diagnostics: diags})
+	default:
+		s.log.Info("config reloaded", "config_hash", hash, "warnings", len(diags))
+		writeJSON(w, http.StatusOK, reloadAnswer{ConfigHash: hash, Diagnostics: diags})
+	}
+}
+
+// redact removes the API's own tokens from text the Backend produced, in
+// case a diagnostic quotes a token file; the Backend redacts the config's
+// sensitive values itself.
+func (s *Server) redact(text string) string { return dsl.Redact(text, s.secrets) }
+
+func (s *Server) redactDiags(diags []dsl.JSONDiagnostic) []dsl.JSONDiagnostic {
+	out := make([]dsl.JSONDiagnostic, len(diags))
+	for i, d := range diags {
+		d.Summary, d.Detail = s.redact(d.Summary), s.redact(d.Detail)
+		out[i] = d
+	}
+	return out
+}
+
+// healthAnswer is the whole body of /healthz: it needs no token, so it says
+// nothing more.
+type healthAnswer struct {
+	Status string `json:"status"`
+}
+
+// handleHealthz answers 503 only when the node is degraded: "unknown" (no
+// result yet, just after start or a reload) answers 200, so that a liveness
+// probe does not restart an agent that is still starting.
+func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
+	n := s.b.LocalStatus()
+	st := n.Status
+	if st == "" {
+		st = engine.NodeStatusOf(n.Probes)
+	}
+	code := http.StatusOK
+	if st == engine.NodeDegraded {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, healthAnswer{Status: st})
+}
+
+// parseHistoryQuery reads node, check, since and limit. Unknown or repeated
+// parameters are refused, so that a typo does not silently widen the answer.
+func parseHistoryQuery(v url.Values, now time.Time) (sqlite.Query, error) {
+	q := sqlite.Query{Limit: DefaultHistoryLimit}
+	for k, vals := range v {
+		switch k {
+		case "node", "check", "since", "limit":
+		default:
+			return q, fmt.Errorf("unknown parameter %q; the parameters are node, check, since and limit", k)
+		}
+		if len(vals) > 1 {
+			return q, fmt.Errorf("parameter %q given %d times", k, len(vals))
+		}
+	}
+	q.Node, q.Check = v.Get("node"), v.Get("check")
+	if s := v.Get("since"); s != "" {
+		t, err := parseSince(s, now)
+		if err != nil {
+			return q, err
+		}
+		q.Since = t
+	}
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > MaxHistoryLimit {
+			return q, fmt.Errorf("limit must be a whole number from 1 to %d, not %q", MaxHistoryLimit, s)
+		}
+		q.Limit = n
+	}
+	return q, nil
+}
+
+// parseSince takes a Go duration back from now ("24h") or an RFC 3339 time.
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(s); err == nil {
+		if d < 0 {
+			return time.Time{}, fmt.Errorf("since must not be a negative duration, not %q", s)
+		}
+		return now.Add(-d).UTC(), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil && strings.Contains(s, " ") {
+		// An unescaped "+01:00" offset arrives as " 01:00".
+		t, err = time.Parse(time.RFC3339Nano, strings.ReplaceAll(s, " ", "+"))
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("since must be a Go duration such as 24h or an RFC 3339 time such as 2026-11-25T12:00:00Z, not %q", s)
+	}
+	return t.UTC(), nil
+}
+
+// nonNilNodes turns nil slices into empty ones, so that the document has []
+// rather than null; it copies the nodes only when it has to, since the
+// Backend may share them.
+func nonNilNodes(nodes []engine.NodeStatus) []engine.NodeStatus {
+	if nodes == nil {
+		return []engine.NodeStatus{}
+	}
+	for i := range nodes {
+		if nodes[i].Probes != nil {
+			continue
+		}
+		out := append([]engine.NodeStatus(nil), nodes...)
+		for j := range out {
+			if out[j].Probes == nil {
+				out[j].Probes = []engine.Probe{}
+			}
+		}
+		return out
+	}
+	return nodes
+}
+
+// finiteNode drops NaN and infinite metrics, which JSON cannot carry,
+// copying only the probes that have them.
+func finiteNode(n engine.NodeStatus) engine.NodeStatus {
+	probes := make([]engine.Probe, len(n.Probes))
+	for i, p := range n.Probes {
+		for _, v := range p.Metrics {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				m := make(map[string]float64, len(p.Metrics))
+				for k, v := range p.Metrics {
+					if !math.IsNaN(v) && !math.IsInf(v, 0) {
+						m[k] = v
+					}
+				}
+				p.Metrics = m
+				break
+			}
+		}
+		probes[i] = p
+	}
+	n.Probes = probes
+	return n
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// writeStatusJSON writes v, or, when v holds a metric JSON cannot encode,
+// what finite returns.
+func writeStatusJSON(w http.ResponseWriter, code int, v any, finite func() any) {
+	buf := bufPool.Get().(*bytes.Buffer)
+	defer putBuf(buf)
+	err := encode(buf, v)
+	var uve *json.UnsupportedValueError
+	if errors.As(err, &uve) {
+		buf.Reset()
+		err = encode(buf, finite())
+	}
+	writeBuf(w, code, buf, err)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	buf := bufPool.Get().(*bytes.Buffer)
+	defer putBuf(buf)
+	writeBuf(w, code, buf, encode(buf, v))
+}
+
+// encode writes v as one line of JSON. HTML is not escaped: the answers are
+// served as application/json with nosniff, and errors quoting URLs stay
+// readable.
+func encode(buf *bytes.Buffer, v any) error {
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, struct {
+		Error string `json:"error"`
+	}{msg})
+}
+
+func writeBuf(w http.ResponseWriter, code int, buf *bytes.Buffer, err error) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if err != nil {
+		code = http.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString(`{"error":"encoding the answer failed"}` + "\n")
+	}
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(code)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// putBuf returns a buffer to the pool unless it grew huge (a one-off big
+// cluster document should not be pinned forever).
+func putBuf(buf *bytes.Buffer) {
+	if buf.Cap() > 4<<20 {
+		return
+	}
+	buf.Reset()
+	bufPool.Put(buf)
+}

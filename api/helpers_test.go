@@ -1,0 +1,218 @@
+package api
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/satellite-hq/satellite/checks"
+	"github.com/satellite-hq/satellite/dsl"
+	"github.com/satellite-hq/satellite/engine"
+	"github.com/satellite-hq/satellite/sinks/sqlite"
+)
+
+// stubBackend is a Backend of our own interface: the agent that implements
+// it for real is written elsewhere.
+type stubBackend struct {
+	mu sync.Mutex
+
+	local      engine.NodeStatus
+	members    []engine.MemberStatus
+	history    []sqlite.StateChange
+	historyErr error
+	queries    []sqlite.Query
+
+	reloadHash  string
+	reloadDiags []dsl.JSONDiagnostic
+	reloadErr   error
+	reloadDelay time.Duration
+	reloads     int
+	inReload    int
+	maxInReload int
+}
+
+func (b *stubBackend) LocalStatus() engine.NodeStatus {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.local
+}
+
+func (b *stubBackend) ClusterStatus(context.Context) engine.ClusterStatus {
+	return engine.ClusterOf([]engine.NodeStatus{b.LocalStatus()}, time.Now())
+}
+
+func (b *stubBackend) Members() []engine.MemberStatus {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.members
+}
+
+func (b *stubBackend) History(_ context.Context, q sqlite.Query) ([]sqlite.StateChange, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.queries = append(b.queries, q)
+	return b.history, b.historyErr
+}
+
+func (b *stubBackend) Reload(ctx context.Context) (string, []dsl.JSONDiagnostic, error) {
+	b.mu.Lock()
+	b.reloads++
+	b.inReload++
+	b.maxInReload = max(b.maxInReload, b.inReload)
+	delay := b.reloadDelay
+	b.mu.Unlock()
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.inReload--
+	return b.reloadHash, b.reloadDiags, b.reloadErr
+}
+
+func (b *stubBackend) lastQuery() sqlite.Query {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.queries[len(b.queries)-1]
+}
+
+// set changes the stub under its lock: the server's goroutines read it.
+func (b *stubBackend) set(f func(b *stubBackend)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	f(b)
+}
+
+// reloadCounts returns how many reloads ran, and the most at once.
+func (b *stubBackend) reloadCounts() (total, most int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.reloads, b.maxInReload
+}
+
+func (b *stubBackend) reloading() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.inReload > 0
+}
+
+var testTime = time.Date(2026, 11, 25, 11, 58, 10, 0, time.UTC)
+
+// sampleNode is node-b of API.md's example.
+func sampleNode() engine.NodeStatus {
+	since := testTime
+	probes := []engine.Probe{
+		{
+			Checker: "http.apiserver", Type: "http", Status: checks.StatusCritical,
+			Error:   `Get "https://127.0.0.1:6443/healthz": dial tcp 127.0.0.1:6443: connect: connection refused`,
+			Metrics: map[string]float64{"latency_ms": 0.4}, Since: &since,
+		},
+		{Checker: "container.pod_to_pod", Type: "container", Status: checks.StatusBlocked, Error: "blocked by systemd.core (critical)"},
+		{Checker: "tcp.etcd", Type: "tcp", Status: checks.StatusPassing, Metrics: map[string]float64{"latency_ms": 1.5}, Detail: "<b>ok</b> & more"},
+	}
+	return engine.NodeStatus{
+		Name: "node-b",
+		MemberStatus: &engine.MemberStatus{
+			Name: "node-b", Addr: "10.0.0.2:7946", Status: "alive", Tags: map[string]string{"role": "master"},
+		},
+		Status: engine.NodeStatusOf(probes), ConfigHash: "9f2c1ab3", Version: "0.1.0",
+		ObservedAt: testTime.Add(108 * time.Second), Probes: probes,
+	}
+}
+
+// startServer serves s on its listener until the test ends, and checks
+// that Serve then returns nil.
+func startServer(t testing.TB, s *Server) {
+	t.Helper()
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("Serve did not return after its context was done")
+		}
+	})
+}
+
+// newServer builds and starts a server on 127.0.0.1:0 and returns its base URL.
+func newServer(t testing.TB, b Backend, opts Options) (*Server, string) {
+	t.Helper()
+	if opts.Listen == "" {
+		opts.Listen = "127.0.0.1:0"
+	}
+	s, err := New(b, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	startServer(t, s)
+	scheme := "http"
+	if opts.TLS != nil {
+		scheme = "https"
+	}
+	return s, scheme + "://" + s.Addr().String()
+}
+
+type answer struct {
+	code   int
+	header http.Header
+	body   string
+}
+
+// do sends one request; token "" sends no Authorization header.
+func do(t testing.TB, client *http.Client, method, url, token string) answer {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return answer{code: resp.StatusCode, header: resp.Header, body: string(body)}
+}
+
+// tlsClient trusts roots and presents certs.
+func tlsClient(cfg *tls.Config) *http.Client {
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}, Timeout: 10 * time.Second}
+}
+
+var errBoom = errors.New("boom")
+
+func mustContain(t *testing.T, s string, subs ...string) {
+	t.Helper()
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			t.Errorf("missing %q in:\n%s", sub, s)
+		}
+	}
+}

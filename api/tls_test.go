@@ -1,0 +1,186 @@
+package api
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// testPKI is a CA, a server certificate for 127.0.0.1 and a client
+// certificate, all made for the test and written under dir.
+type testPKI struct {
+	caFile, certFile, keyFile string
+	roots                     *x509.CertPool
+	client                    tls.Certificate
+	// otherClient is signed by a CA the server does not trust.
+	otherClient tls.Certificate
+}
+
+func newTestPKI(t *testing.T) testPKI {
+	t.Helper()
+	dir := t.TempDir()
+	caCert, caKey := makeCert(t, nil, nil, "test CA", true, x509.ExtKeyUsageAny)
+	srvCert, srvKey := makeCert(t, caCert, caKey, "satellite", false, x509.ExtKeyUsageServerAuth)
+	cliCert, cliKey := makeCert(t, caCert, caKey, "dashboard", false, x509.ExtKeyUsageClientAuth)
+	otherCA, otherKey := makeCert(t, nil, nil, "other CA", true, x509.ExtKeyUsageAny)
+	othCert, othKey := makeCert(t, otherCA, otherKey, "intruder", false, x509.ExtKeyUsageClientAuth)
+
+	p := testPKI{
+		caFile:   filepath.Join(dir, "ca.crt"),
+		certFile: filepath.Join(dir, "agent.crt"),
+		keyFile:  filepath.Join(dir, "agent.key"),
+		roots:    x509.NewCertPool(),
+	}
+	p.roots.AddCert(caCert)
+	writePEM(t, p.caFile, "CERTIFICATE", caCert.Raw)
+	writePEM(t, p.certFile, "CERTIFICATE", srvCert.Raw)
+	der, err := x509.MarshalECPrivateKey(srvKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writePEM(t, p.keyFile, "EC PRIVATE KEY", der)
+	p.client = tls.Certificate{Certificate: [][]byte{cliCert.Raw}, PrivateKey: cliKey}
+	p.otherClient = tls.Certificate{Certificate: [][]byte{othCert.Raw}, PrivateKey: othKey}
+	return p
+}
+
+func makeCert(t *testing.T, parent *x509.Certificate, parentKey *ecdsa.PrivateKey, cn string, ca bool, usage x509.ExtKeyUsage) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: cn},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
+	}
+	if ca {
+		tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
+		tmpl.KeyUsage |= x509.KeyUsageCertSign
+	} else {
+		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
+	}
+	if parent == nil {
+		parent, parentKey = tmpl, key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
+}
+
+func writePEM(t *testing.T, path, typ string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTLS(t *testing.T) {
+	p := newTestPKI(t)
+	b := &stubBackend{local: sampleNode()}
+	_, base := newServer(t, b, Options{TLS: &TLSFiles{CertFile: p.certFile, KeyFile: p.keyFile}})
+	if !strings.HasPrefix(base, "https://") {
+		t.Fatal(base)
+	}
+
+	if a := do(t, tlsClient(&tls.Config{RootCAs: p.roots}), "GET", base+"/v1/status/local", ""); a.code != 200 {
+		t.Errorf("HTTPS: %d %s", a.code, a.body)
+	}
+	// Plain HTTP on the TLS port gets nowhere.
+	plain := "http://" + strings.TrimPrefix(base, "https://") + "/v1/status/local"
+	if resp, err := http.Get(plain); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Error("plain HTTP was answered on the TLS port")
+		}
+	}
+	// TLS 1.1 is refused.
+	old := tlsClient(&tls.Config{RootCAs: p.roots, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11})
+	if resp, err := old.Get(base + "/healthz"); err == nil {
+		resp.Body.Close()
+		t.Error("a TLS 1.1 client was served")
+	}
+	// TLS 1.2 is enough.
+	v12 := tlsClient(&tls.Config{RootCAs: p.roots, MaxVersion: tls.VersionTLS12})
+	if a := do(t, v12, "GET", base+"/v1/status/local", ""); a.code != 200 {
+		t.Errorf("TLS 1.2: %d", a.code)
+	}
+}
+
+func TestTLSClientCA(t *testing.T) {
+	p := newTestPKI(t)
+	b := &stubBackend{local: sampleNode()}
+	_, base := newServer(t, b, Options{
+		Token: "tok",
+		TLS:   &TLSFiles{CertFile: p.certFile, KeyFile: p.keyFile, ClientCAFile: p.caFile},
+	})
+	for _, tc := range []struct {
+		name  string
+		certs []tls.Certificate
+		max   uint16
+	}{
+		{"no certificate", nil, 0},
+		{"no certificate, TLS 1.2", nil, tls.VersionTLS12},
+		{"untrusted certificate", []tls.Certificate{p.otherClient}, 0},
+	} {
+		c := tlsClient(&tls.Config{RootCAs: p.roots, Certificates: tc.certs, MaxVersion: tc.max})
+		resp, err := c.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			t.Errorf("%s: served (%d)", tc.name, resp.StatusCode)
+		}
+	}
+	c := tlsClient(&tls.Config{RootCAs: p.roots, Certificates: []tls.Certificate{p.client}})
+	if a := do(t, c, "GET", base+"/v1/status/local", "tok"); a.code != 200 {
+		t.Errorf("with a client certificate: %d %s", a.code, a.body)
+	}
+	// The certificate does not replace the token.
+	if a := do(t, c, "GET", base+"/v1/status/local", ""); a.code != 401 {
+		t.Errorf("client certificate without token: %d", a.code)
+	}
+}
+
+func TestTLSFileErrors(t *testing.T) {
+	p := newTestPKI(t)
+	notPEM := filepath.Join(t.TempDir(), "ca.txt")
+	if err := os.WriteFile(notPEM, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		files TLSFiles
+		err   string
+	}{
+		{TLSFiles{CertFile: p.certFile}, "both cert_file and key_file"},
+		{TLSFiles{CertFile: p.certFile, KeyFile: p.caFile}, "tls"},
+		{TLSFiles{CertFile: p.certFile, KeyFile: p.keyFile, ClientCAFile: "/nonexistent/ca.crt"}, "client CA"},
+		{TLSFiles{CertFile: p.certFile, KeyFile: p.keyFile, ClientCAFile: notPEM}, "no PEM certificate"},
+	} {
+		_, err := New(&stubBackend{}, Options{TLS: &tc.files})
+		if err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%+v: %v, want an error with %q", tc.files, err, tc.err)
+		}
+	}
+}
