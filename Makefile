@@ -14,12 +14,11 @@ all: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/satellite
 
-# Until the agent exists (issue: engine and agent), run validates the
-# quickstart config and prints what this node would run.
+# A single-node agent on the quickstart config: API on 127.0.0.1:7575,
+# SQLite history under .satellite/ (git-ignored). Ctrl-C stops it.
 run: build
 	$(BIN) validate examples/quickstart
-	@echo
-	@cat examples/quickstart/*.hcl
+	$(BIN) run examples/quickstart
 
 # Sets up what the tests need, runs every test with the race detector, and
 # stops what it started (scripts/test.sh).

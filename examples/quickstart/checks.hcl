@@ -33,9 +33,12 @@ defaults {
   labels   = { team = "quickstart" }
 }
 
-# The agent's own health endpoint answers 200 with {"status": "healthy"}.
-check "http" "agent_health" {
-  url = "${local.api}/healthz"
+# The agent's own health endpoint answers with {"status": "..."}: 200 when
+# this node is healthy, 503 when it is degraded. Either way the API is up,
+# which is what this check is about.
+check "http" "agent_api" {
+  url           = "${local.api}/healthz"
+  expect_status = [200, 503]
 
   threshold "latency_ms" {
     warn = 50
@@ -43,25 +46,30 @@ check "http" "agent_health" {
   }
 
   assert {
-    condition     = try(result.json.status, "") == "healthy"
-    error_message = "the agent says it is ${try(result.json.status, "unreachable")}"
+    condition     = contains(["healthy", "degraded", "unknown"], try(result.json.status, ""))
+    error_message = "the agent's API answered ${result.body}"
   }
 }
 
-# The status document of this node, which any HTTP client can read.
+# The status document of this node names it.
 check "http" "agent_status" {
-  url           = "${local.api}/v1/status/local"
-  expect_status = [200]
-  depends_on    = [check.http.agent_health]
+  url        = "${local.api}/v1/status/local"
+  depends_on = [check.http.agent_api]
+
+  assert {
+    condition     = try(result.json.name, "") == var.node_name
+    error_message = "the status document names ${try(result.json.name, "nobody")}"
+  }
 }
 
-# Nothing listens on port 1: this check is critical, on purpose...
+# Nothing listens on port 1: this check is critical, on purpose, so the node
+# shows as degraded...
 check "tcp" "closed_port" {
   address = "127.0.0.1:1"
   timeout = "2s"
 }
 
-# ...so this one is blocked, not run: "blocked by tcp.closed_port (critical)".
+# ...and this one is blocked, not run: "blocked by tcp.closed_port (critical)".
 check "http" "behind_closed_port" {
   url        = "http://127.0.0.1:1/"
   depends_on = [check.tcp.closed_port]
