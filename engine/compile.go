@@ -836,7 +836,7 @@ func (c *compiler) resolve() {
 			if r.key == nil && blockAddr == ch.Type+"."+ch.Name {
 				if !reported[r.rng] {
 					reported[r.rng] = true
-					c.errf(r.rng.Ptr(), "Dependency cycle", "check.%s depends on itself: a check (or every instance of a for_each check) cannot depend on its own block.", blockAddr)
+					c.errf(r.rng.Ptr(), "Dependency cycle", "check.%s depends on itself (%s → %s): a check, or every instance of a for_each check, cannot depend on its own block.", blockAddr, blockAddr, blockAddr)
 				}
 				continue
 			}
