@@ -128,11 +128,19 @@ type Registration struct {
 	Sample string
 	// Doc is a one-line description.
 	Doc string
+
+	resultOnce sync.Once
+	resultType cty.Type
 }
 
 // ResultType returns the object type of `result` in an assert for this type:
 // every metric (a number), error, detail, and the type's own attributes.
 func (r *Registration) ResultType() cty.Type {
+	r.resultOnce.Do(func() { r.resultType = r.buildResultType() })
+	return r.resultType
+}
+
+func (r *Registration) buildResultType() cty.Type {
 	attrs := map[string]cty.Type{"error": cty.String, "detail": cty.String, "status": cty.String, "duration_ms": cty.Number}
 	for _, m := range r.Metrics {
 		attrs[m] = cty.Number

@@ -2,6 +2,7 @@ package dsl
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -210,13 +211,28 @@ func (fe *funcEnv) fileFunc(baseDir string) function.Function {
 	})
 }
 
+// readFileLimited reads a regular file of at most maxFileFunc bytes.
+// Devices, pipes and folders are refused: /dev/zero would never end and a
+// FIFO would block validation.
 func readFileLimited(p string) ([]byte, error) {
-	st, err := os.Stat(p)
+	f, err := os.Open(p)
 	if err != nil {
 		return nil, err
 	}
-	if st.Size() > maxFileFunc {
-		return nil, fmt.Errorf("%s is %d bytes, more than file() reads (%d)", p, st.Size(), maxFileFunc)
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
 	}
-	return os.ReadFile(p)
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", p)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxFileFunc+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxFileFunc {
+		return nil, fmt.Errorf("%s is larger than file() reads (%d bytes)", p, maxFileFunc)
+	}
+	return b, nil
 }

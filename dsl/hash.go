@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"sort"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -74,21 +75,118 @@ func configHash(files []*hcl.File, cfg *Config) string {
 	return hex.EncodeToString(h.Sum(nil))[:8]
 }
 
-// normalise turns a block's source into its tokens without comments and
-// newlines, one space apart, so layout changes do not change the hash.
+// normalise returns a block's source without comments and without the
+// white space that does not matter (layout), so that reformatting a file
+// does not change the hash. Strings and heredocs are kept as written. It is
+// a byte scanner, not HCL's lexer: hashing must not cost a second parse.
 func normalise(src []byte) string {
-	toks, diags := hclsyntax.LexConfig(src, "", hcl.InitialPos)
-	if diags.HasErrors() {
-		return string(src)
-	}
 	var b bytes.Buffer
-	for _, t := range toks {
-		switch t.Type {
-		case hclsyntax.TokenComment, hclsyntax.TokenNewline, hclsyntax.TokenEOF:
-		default:
-			b.Write(t.Bytes)
+	b.Grow(len(src))
+	// stack holds what encloses the current byte: 'q' a quoted string,
+	// 'i' a template interpolation in a string, 'b' a brace in code.
+	var stack []byte
+	top := func() byte {
+		if len(stack) == 0 {
+			return 0
+		}
+		return stack[len(stack)-1]
+	}
+	pendingSpace := false
+	emit := func(c byte) {
+		if pendingSpace && b.Len() > 0 && isWord(b.Bytes()[b.Len()-1]) && isWord(c) {
 			b.WriteByte(' ')
+		}
+		pendingSpace = false
+		b.WriteByte(c)
+	}
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		if top() == 'q' {
+			switch {
+			case c == '\\' && i+1 < len(src):
+				b.WriteByte(c)
+				b.WriteByte(src[i+1])
+				i++
+			case c == '"':
+				stack = stack[:len(stack)-1]
+				b.WriteByte(c)
+			case (c == '$' || c == '%') && i+1 < len(src) && src[i+1] == '{':
+				stack = append(stack, 'i')
+				b.WriteByte(c)
+				b.WriteByte('{')
+				i++
+			default:
+				b.WriteByte(c)
+			}
+			continue
+		}
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			pendingSpace = true
+		case c == '#' || (c == '/' && i+1 < len(src) && src[i+1] == '/'):
+			for i < len(src) && src[i] != '\n' {
+				i++
+			}
+			pendingSpace = true
+		case c == '/' && i+1 < len(src) && src[i+1] == '*':
+			end := bytes.Index(src[i+2:], []byte("*/"))
+			if end < 0 {
+				i = len(src)
+			} else {
+				i += end + 3
+			}
+			pendingSpace = true
+		case c == '"':
+			emit(c)
+			stack = append(stack, 'q')
+		case c == '{':
+			emit(c)
+			stack = append(stack, 'b')
+		case c == '}':
+			emit(c)
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+		case c == '<' && i+2 < len(src) && src[i+1] == '<' && (isWord(src[i+2]) || src[i+2] == '-'):
+			// A heredoc: keep it whole, up to its closing marker line.
+			j := i + 2
+			if src[j] == '-' {
+				j++
+			}
+			k := j
+			for k < len(src) && isWord(src[k]) {
+				k++
+			}
+			marker := string(src[j:k])
+			end := len(src)
+			for p := k; p < len(src); {
+				nl := bytes.IndexByte(src[p:], '\n')
+				if nl < 0 {
+					break
+				}
+				lineStart := p + nl + 1
+				lineEnd := bytes.IndexByte(src[lineStart:], '\n')
+				if lineEnd < 0 {
+					lineEnd = len(src) - lineStart
+				}
+				if strings.TrimSpace(string(src[lineStart:lineStart+lineEnd])) == marker {
+					end = lineStart + lineEnd
+					break
+				}
+				p = lineStart
+			}
+			emit('<')
+			b.Write(src[i+1 : end])
+			i = end - 1
+		default:
+			emit(c)
 		}
 	}
 	return b.String()
+}
+
+// isWord reports whether c can be part of an identifier or a number, where
+// the space between two of them matters.
+func isWord(c byte) bool {
+	return c == '_' || c == '-' || c == '.' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
 }

@@ -409,6 +409,7 @@ func (c *compiler) compileCheck(rb *dsl.RawBlock) {
 		ch.evalCtx = ctx
 		c.byBlock[blockAddr] = append(c.byBlock[blockAddr], ch)
 		if in.known {
+			ch.inPlan = true
 			c.plan.Checks = append(c.plan.Checks, ch)
 		}
 	}
@@ -684,6 +685,9 @@ var unsupportedAttr = regexp.MustCompile(`does not have an attribute named "([^"
 // suggestResult adds a "did you mean" to errors about attributes of
 // `result` that the type does not have, and lists the ones it has.
 func suggestResult(diags hcl.Diagnostics, reg *checks.Registration) hcl.Diagnostics {
+	if len(diags) == 0 {
+		return diags
+	}
 	names := make([]string, 0)
 	for n := range reg.ResultType().AttributeTypes() {
 		names = append(names, n)
@@ -881,14 +885,8 @@ func (c *compiler) resolve() {
 	}
 }
 
-func (c *compiler) known(ch *Check) bool {
-	for _, p := range c.plan.Checks {
-		if p == ch {
-			return true
-		}
-	}
-	return false
-}
+// known reports whether an instance is in the plan (its for_each was known).
+func (c *compiler) known(ch *Check) bool { return ch.inPlan }
 
 func (c *compiler) allInstances() []*Check {
 	var out []*Check
@@ -954,16 +952,16 @@ func (c *compiler) order() {
 			case white:
 				visit(dep)
 			case grey:
+				if len(reported) >= maxCycleReports {
+					more++ // past the cap: count, without building the cycle
+					continue
+				}
 				i := len(stack) - 1
 				for stack[i] != dep {
 					i--
 				}
 				cycle := append([]string(nil), stack[i:]...)
 				key := cycleKey(cycle)
-				if !reported[key] && len(reported) >= maxCycleReports {
-					reported[key] = true
-					more++
-				}
 				if !reported[key] {
 					reported[key] = true
 					names := append(append([]string(nil), cycle...), dep)
@@ -987,7 +985,7 @@ func (c *compiler) order() {
 		}
 	}
 	if more > 0 {
-		c.errf(nil, "More dependency cycles", "%d more dependency cycles were found; fix the ones above and validate again.", more)
+		c.errf(nil, "More dependency cycles", "%d more dependencies close a cycle; fix the cycles above and validate again.", more)
 	}
 	c.plan.Checks = ordered
 }
@@ -1058,8 +1056,43 @@ func (c *compiler) warnDependencies() {
 // evaluated setting and the source of its asserts, not where it sits.
 func (c *compiler) fingerprint(ch *Check, body cty.Value) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s|%s|%s|%s|%v|%v|%d|%d|%v|%v\n", ch.Address, ch.Type, ch.Interval, ch.Timeout, ch.OnlyOn, ch.Labels,
-		ch.FailuresBeforeCritical, ch.SuccessesBeforePassing, ch.DependsOn, ch.Sinks)
+	var buf []byte
+	field := func(s string) {
+		buf = append(buf[:0], s...)
+		buf = append(buf, 0)
+		h.Write(buf)
+	}
+	field(ch.Address)
+	field(ch.Type)
+	field(ch.Interval.String())
+	field(ch.Timeout.String())
+	sortedMap := func(m map[string]string) {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			field(k)
+			field(m[k])
+		}
+		field("")
+	}
+	sortedMap(ch.OnlyOn)
+	sortedMap(ch.Labels)
+	field(strconv.Itoa(ch.FailuresBeforeCritical))
+	field(strconv.Itoa(ch.SuccessesBeforePassing))
+	for _, d := range ch.DependsOn {
+		field(d)
+	}
+	field("")
+	if ch.Sinks == nil {
+		field("*")
+	}
+	for _, sk := range ch.Sinks {
+		field(sk)
+	}
+	field("")
 	for _, t := range ch.Thresholds {
 		fmt.Fprintf(h, "t|%s|%v|%s|%s\n", t.Metric, t.Below, fmtPtr(t.Warn), fmtPtr(t.Crit))
 	}

@@ -95,18 +95,35 @@ func (c *compiler) evalDuration(a *hcl.Attribute, ctx *hcl.EvalContext) (time.Du
 }
 
 func (c *compiler) evalStringMap(a *hcl.Attribute, ctx *hcl.EvalContext) (map[string]string, bool) {
-	v, ok := c.evalAs(a, ctx, cty.Map(cty.String), "a map of strings")
-	if !ok {
+	v, diags := a.Expr.Value(ctx)
+	c.diags = append(c.diags, diags...)
+	if diags.HasErrors() {
 		return nil, false
 	}
-	out := map[string]string{}
+	v, _ = v.UnmarkDeep()
+	if !v.IsWhollyKnown() || v.IsNull() {
+		return nil, false
+	}
+	ty := v.Type()
+	if !ty.IsObjectType() && !ty.IsMapType() {
+		c.errf(a.Expr.Range().Ptr(), "Incorrect attribute value type", "%s must be a map of strings, such as { role = \"master\" }, not %s.", a.Name, ty.FriendlyName())
+		return nil, false
+	}
+	// Element by element: converting the whole object builds a conversion
+	// per call, which is most of the cost of a label map.
+	out := make(map[string]string, v.LengthInt())
 	for it := v.ElementIterator(); it.Next(); {
 		k, e := it.Element()
 		if e.IsNull() {
 			c.errf(a.Expr.Range().Ptr(), "Invalid value", "%s must not contain null values.", a.Name)
 			return nil, false
 		}
-		out[k.AsString()] = e.AsString()
+		s, err := convert.Convert(e, cty.String)
+		if err != nil {
+			c.errf(a.Expr.Range().Ptr(), "Incorrect attribute value type", "%s must be a map of strings: the value of %q is %s.", a.Name, k.AsString(), e.Type().FriendlyName())
+			return nil, false
+		}
+		out[k.AsString()] = s.AsString()
 	}
 	return out, true
 }

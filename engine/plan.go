@@ -86,6 +86,8 @@ type Check struct {
 	evalCtx *hcl.EvalContext
 	// body is the type's decoded attributes, for the fingerprint.
 	body cty.Value
+	// inPlan is false for the placeholder instance of an unknown for_each.
+	inPlan bool
 }
 
 // Threshold turns a metric into warning or critical.
