@@ -49,6 +49,7 @@ type Agent struct {
 	log  hclog.Logger
 
 	reloadMu sync.Mutex // one reload at a time
+	stopping bool       // guarded by reloadMu: Run is stopping, reloads are refused
 
 	mu      sync.RWMutex
 	cfg     *dsl.Config
@@ -65,6 +66,13 @@ type Agent struct {
 	// runCtx is the context the sink writers run under.
 	runCtx context.Context
 	wg     sync.WaitGroup
+
+	// started is closed by Run once the API listens and the scheduler,
+	// history and sinks exist: server, sched, history, histW, metrics and
+	// runCtx are set before and never change after, so whoever has seen
+	// it closed may read them. stopped is closed when Run returns.
+	started, stopped chan struct{}
+	runOnce          sync.Once
 }
 
 type sinkWriter struct {
@@ -82,7 +90,8 @@ func New(opts Options) (*Agent, *dsl.Config, hcl.Diagnostics, error) {
 	if diags.HasErrors() || plan == nil {
 		return nil, cfg, diags, fmt.Errorf("%w: %d error(s)", ErrConfig, countErrors(diags))
 	}
-	a := &Agent{opts: opts, log: opts.Logger, cfg: cfg, plan: plan, writers: map[string]*sinkWriter{}}
+	a := &Agent{opts: opts, log: opts.Logger, cfg: cfg, plan: plan, writers: map[string]*sinkWriter{},
+		started: make(chan struct{}), stopped: make(chan struct{})}
 	return a, cfg, diags, nil
 }
 
@@ -100,10 +109,17 @@ func countErrors(diags hcl.Diagnostics) int {
 // API, lets runs in flight finish (each within its timeout), flushes the
 // history and the sinks, and returns.
 func (a *Agent) Run(ctx context.Context) error {
+	first := false
+	a.runOnce.Do(func() { first = true })
+	if !first {
+		return errors.New("agent: Run called twice")
+	}
+	defer close(a.stopped)
 	cfg, plan := a.config()
 	a.log.Info("starting", "node", cfg.Agent.Name, "config_hash", plan.Hash, "checks", len(plan.Running()), "sinks", len(plan.Sinks), "version", a.opts.Version)
 
-	// The API first: a port in use should stop the agent before it does anything.
+	// The API and the history first: a port in use or an unreadable data_dir
+	// stops the agent before any check runs.
 	a.reg = prometheus.NewRegistry()
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	apiOpts, err := a.apiOptions(cfg)
@@ -114,10 +130,6 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := a.server.Listen(); err != nil {
-		return err
-	}
-
 	runCtx, stopWriters := context.WithCancel(context.Background())
 	defer stopWriters()
 	a.runCtx = runCtx
@@ -125,6 +137,16 @@ func (a *Agent) Run(ctx context.Context) error {
 		if err := a.openHistory(ctx, cfg); err != nil {
 			return err
 		}
+	}
+	if err := a.server.Listen(); err != nil {
+		if a.history != nil {
+			stopWriters()
+			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_ = a.histW.Close(cctx)
+			cancel()
+			a.wg.Wait()
+		}
+		return err
 	}
 	a.openSinks(ctx, plan)
 
@@ -135,24 +157,41 @@ func (a *Agent) Run(ctx context.Context) error {
 	})
 	a.metrics = api.NewMetrics(a.sched.Snapshot)
 	a.reg.MustRegister(a.metrics, api.NewBuildInfo(a.opts.Version), &sinkCollector{a: a})
+	close(a.started)
 
+	// The scheduler stops with ctx, and also when the API fails: Run waits
+	// for it before it returns.
+	schedCtx, stopSched := context.WithCancel(ctx)
+	defer stopSched()
 	schedDone := make(chan struct{})
 	go func() {
 		defer close(schedDone)
-		a.sched.Run(ctx)
+		a.sched.Run(schedCtx)
 	}()
+	apiCtx, stopAPI := context.WithCancel(ctx)
+	defer stopAPI()
 	apiErr := make(chan error, 1)
-	go func() { apiErr <- a.server.Serve(ctx) }()
+	go func() { apiErr <- a.server.Serve(apiCtx) }()
 
 	var runErr error
 	select {
 	case <-ctx.Done():
+		// The API first, and wait for it: a reload it is answering must
+		// not open sinks while they are being closed.
+		stopAPI()
+		if err := <-apiErr; err != nil {
+			a.log.Error("stopping the API", "error", err)
+		}
 	case err := <-apiErr:
 		if err != nil {
 			runErr = fmt.Errorf("API: %w", err)
 		}
 	}
+	a.reloadMu.Lock()
+	a.stopping = true // no reload from now on (SIGHUP)
+	a.reloadMu.Unlock()
 	a.log.Info("stopping: waiting for runs in flight")
+	stopSched()
 	<-schedDone
 	a.closeWriters()
 	if a.history != nil {
@@ -168,8 +207,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	return runErr
 }
 
-// Addr is the API's address once Run has started listening.
+// Addr is the API's address once Run has started the agent (it listens,
+// and the scheduler exists); "" before. Safe to call while Run starts.
 func (a *Agent) Addr() string {
+	select {
+	case <-a.started:
+	default:
+		return ""
+	}
 	if a.server == nil || a.server.Addr() == nil {
 		return ""
 	}

@@ -58,7 +58,18 @@ func (a *Agent) History(ctx context.Context, q sqlite.Query) ([]sqlite.StateChan
 // unchanged checks keep their state and schedule. Changes to mesh,
 // api.listen or agent.data_dir need a restart: they are reported as
 // warnings and not applied.
+//
+// A reload asked for while Run is still starting (a SIGHUP early on) waits
+// until the agent has started; one asked for when Run is not running
+// returns an error.
 func (a *Agent) Reload(ctx context.Context) (string, []dsl.JSONDiagnostic, error) {
+	select {
+	case <-a.started:
+	case <-a.stopped: // Run failed before it started
+		return "", nil, errors.New("the agent is not running")
+	case <-ctx.Done():
+		return "", nil, ctx.Err()
+	}
 	hash, diags, err := a.reload(ctx)
 	cfg, _ := a.config()
 	return hash, dsl.JSONDiagnostics(diags, cfg.Secrets()), err
@@ -67,6 +78,9 @@ func (a *Agent) Reload(ctx context.Context) (string, []dsl.JSONDiagnostic, error
 func (a *Agent) reload(ctx context.Context) (string, hcl.Diagnostics, error) {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
+	if a.stopping {
+		return "", nil, errors.New("the agent is stopping")
+	}
 	old, oldPlan := a.config()
 	cfg, plan, diags := engine.Load(a.opts.Paths, a.opts.Load)
 	if diags.HasErrors() || plan == nil {
@@ -84,7 +98,7 @@ func (a *Agent) reload(ctx context.Context) (string, hcl.Diagnostics, error) {
 		a.log.Warn("restart needed to apply a change", "what", change)
 	}
 	// Keep what cannot change without a restart.
-	cfg.Mesh, cfg.Agent.DataDir, cfg.API.Listen = old.Mesh, old.Agent.DataDir, old.API.Listen
+	cfg.Mesh, cfg.Agent.DataDir, cfg.Agent.History, cfg.API = old.Mesh, old.Agent.DataDir, old.Agent.History, old.API
 	a.openSinks(ctx, plan)
 	a.mu.Lock()
 	a.cfg, a.plan = cfg, plan
@@ -106,6 +120,12 @@ func restartNeeded(old, cfg *dsl.Config) []string {
 	}
 	if old.Agent.DataDir != cfg.Agent.DataDir {
 		out = append(out, "agent.data_dir")
+	}
+	if old.Agent.History != cfg.Agent.History {
+		out = append(out, "agent.history")
+	}
+	if old.API.TokenFile != cfg.API.TokenFile || old.API.ReadTokenFile != cfg.API.ReadTokenFile || !reflect.DeepEqual(old.API.TLS, cfg.API.TLS) {
+		out = append(out, "the api block's tokens or TLS files")
 	}
 	return out
 }

@@ -18,12 +18,12 @@ import (
 // agent.history is false) and to each sink that takes them.
 func WriteOnce(ctx context.Context, cfg *dsl.Config, plan *engine.Plan, events []engine.Event, log hclog.Logger) error {
 	var errs []error
+	// write writes recs and closes s, which it owns.
 	write := func(name string, s sinks.Sink, recs []sinks.Record) {
-		if len(recs) == 0 {
-			return
-		}
-		if err := s.Write(ctx, recs); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		if len(recs) > 0 {
+			if err := s.Write(ctx, recs); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			}
 		}
 		if err := s.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", name, err))
@@ -33,7 +33,7 @@ func WriteOnce(ctx context.Context, cfg *dsl.Config, plan *engine.Plan, events [
 	for i, e := range events {
 		all[i] = e.Record(cfg.Agent.Name, cfg.Redact)
 	}
-	if cfg.Agent.History {
+	if cfg.Agent.History && len(all) > 0 {
 		db, err := sqlite.Open(ctx, filepath.Join(cfg.Agent.DataDir, sqlite.HistoryFile), cfg.Agent.HistoryRetention)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("history: %w", err))

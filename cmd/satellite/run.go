@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/satellite-hq/satellite/agent"
+	"github.com/satellite-hq/satellite/api"
 	"github.com/satellite-hq/satellite/checks"
 	"github.com/satellite-hq/satellite/dsl"
 	"github.com/satellite-hq/satellite/engine"
@@ -88,12 +90,23 @@ func runAgent(cmd *cobra.Command, f *runFlags, paths []string, log hclog.Logger)
 	if err != nil {
 		return err
 	}
+	if f.apiListen != "" {
+		// The override bypasses validate, which judges api.listen: the
+		// same rules here, as a usage error before anything starts.
+		if _, _, err := net.SplitHostPort(f.apiListen); err != nil {
+			return fmt.Errorf("--api-listen must be HOST:PORT, such as 127.0.0.1:7575: %w", err)
+		}
+	}
 	a, cfg, diags, err := agent.New(agent.Options{Paths: paths, Load: opts, Logger: log, Version: version, Listen: f.apiListen})
 	if len(diags) > 0 {
 		printDiags(cmd.ErrOrStderr(), cfg, diags)
 	}
 	if err != nil {
 		fmt.Fprintf(cmd.ErrOrStderr(), "\nThe config is invalid; the agent did not start.\n")
+		return exitError{exitUsage}
+	}
+	if f.apiListen != "" && !api.IsLoopback(f.apiListen) && cfg.API.TokenFile == "" {
+		fmt.Fprintf(cmd.ErrOrStderr(), "Error: --api-listen %s is not a loopback address, so the API needs a token: set api.token_file. The agent did not start.\n", f.apiListen)
 		return exitError{exitUsage}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
