@@ -3,6 +3,8 @@
 package all
 
 import (
+	_ "github.com/satellite-hq/satellite/checks/dns"  // dns
 	_ "github.com/satellite-hq/satellite/checks/http" // http
 	_ "github.com/satellite-hq/satellite/checks/tcp"  // tcp
+	_ "github.com/satellite-hq/satellite/checks/tls"  // tls
 )
