@@ -1,0 +1,164 @@
+package execcheck
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/satellite-hq/satellite/checks"
+	"github.com/zclconf/go-cty/cty"
+	"golang.org/x/sys/unix"
+)
+
+// helperEnv makes the test binary act as a small program instead of running
+// the tests (see TestNonRootUser).
+const helperEnv = "SATELLITE_EXEC_TEST_HELPER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) != "" {
+		os.Exit(helperMain(os.Getenv(helperEnv)))
+	}
+	// This machine's init may not reap orphans (in a container it often
+	// does not): as a child subreaper the test process inherits the
+	// command's orphans, which the checker must then reap itself, so the
+	// tests can see that nothing is left, not even a zombie.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		fmt.Fprintln(os.Stderr, "PR_SET_CHILD_SUBREAPER:", err)
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
+}
+
+// metaSchema is the engine's part of a check block, removed before decoding
+// the type's own body (as the engine does).
+var metaSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "interval"}, {Name: "timeout"}, {Name: "only_on"}, {Name: "depends_on"},
+		{Name: "labels"}, {Name: "sinks"}, {Name: "for_each"},
+		{Name: "failures_before_critical"}, {Name: "successes_before_passing"},
+	},
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "threshold", LabelNames: []string{"metric"}},
+		{Type: "assert"},
+	},
+}
+
+func registration(t testing.TB) *checks.Registration {
+	t.Helper()
+	reg, ok := checks.Lookup(Type)
+	if !ok {
+		t.Fatal("exec is not registered")
+	}
+	return reg
+}
+
+// decoded is one check block of a source, decoded with the type's spec.
+type decoded struct {
+	val   cty.Value
+	env   checks.Env
+	diags hcl.Diagnostics
+}
+
+// decodeChecks decodes every check block of src with the registered spec.
+func decodeChecks(t testing.TB, src, baseDir string, execEnabled bool, ctx *hcl.EvalContext) []decoded {
+	t.Helper()
+	reg := registration(t)
+	f, diags := hclsyntax.ParseConfig([]byte(src), "test.hcl", hcl.InitialPos)
+	if diags.HasErrors() {
+		t.Fatalf("parse: %s", diags)
+	}
+	content, _, diags := f.Body.PartialContent(&hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "check", LabelNames: []string{"type", "name"}}}})
+	if diags.HasErrors() {
+		t.Fatalf("content: %s", diags)
+	}
+	var out []decoded
+	for _, blk := range content.Blocks {
+		_, body, diags := blk.Body.PartialContent(metaSchema)
+		if diags.HasErrors() {
+			t.Fatalf("meta-arguments: %s", diags)
+		}
+		val, diags := hcldec.Decode(body, reg.Spec, ctx)
+		out = append(out, decoded{val: val, diags: diags, env: checks.Env{
+			Body: body, Spec: reg.Spec, Block: blk.DefRange, BaseDir: baseDir, ExecEnabled: execEnabled,
+		}})
+	}
+	return out
+}
+
+// build decodes and builds `check "exec" "t" { BODY }` with exec enabled.
+func build(t testing.TB, body, baseDir string) (checks.Checker, hcl.Diagnostics, string) {
+	t.Helper()
+	src := "check \"exec\" \"t\" {\n" + body + "\n}\n"
+	d := decodeChecks(t, src, baseDir, true, nil)[0]
+	if d.diags.HasErrors() {
+		return nil, d.diags, src
+	}
+	c, diags := registration(t).Build(d.val, d.env)
+	return c, diags, src
+}
+
+// mustBuild builds a body that must be valid.
+func mustBuild(t testing.TB, body string) *Checker {
+	t.Helper()
+	c, diags, _ := build(t, body, "")
+	if diags.HasErrors() || c == nil {
+		t.Fatalf("build: checker %v, diags %s", c, diags)
+	}
+	return c.(*Checker)
+}
+
+// commandOf builds a check that runs argv with the given extra attributes.
+func commandOf(t testing.TB, extra string, argv ...string) *Checker {
+	t.Helper()
+	q := make([]string, len(argv))
+	for i, a := range argv {
+		q[i] = fmt.Sprintf("%q", a)
+	}
+	return mustBuild(t, "command = ["+strings.Join(q, ", ")+"]\n"+extra)
+}
+
+// script writes an executable #!/bin/sh script into a fresh temporary folder.
+func script(t testing.TB, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "check.sh")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// run runs a checker with a deadline, as the engine does.
+func run(c checks.Checker, timeout time.Duration) checks.Result {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return c.Check(ctx)
+}
+
+// want checks a run's verdict and that its error contains every part.
+func want(t testing.TB, res checks.Result, status checks.Status, parts ...string) {
+	t.Helper()
+	if res.Verdict() != status {
+		t.Fatalf("verdict %s (error %q, detail %q), want %s", res.Verdict(), res.Error, res.Detail, status)
+	}
+	for _, p := range parts {
+		if !strings.Contains(res.Error, p) {
+			t.Errorf("error %q does not contain %q", res.Error, p)
+		}
+	}
+}
+
+// alive reports whether a process exists, as a zombie or not.
+func alive(pid int) (bool, string) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false, ""
+	}
+	return true, string(b)
+}
