@@ -4,7 +4,9 @@ package all
 
 import (
 	_ "github.com/satellite-hq/satellite/checks/dns"     // dns
+	_ "github.com/satellite-hq/satellite/checks/exec"    // exec
 	_ "github.com/satellite-hq/satellite/checks/http"    // http
+	_ "github.com/satellite-hq/satellite/checks/process" // process
 	_ "github.com/satellite-hq/satellite/checks/systemd" // systemd
 	_ "github.com/satellite-hq/satellite/checks/tcp"     // tcp
 	_ "github.com/satellite-hq/satellite/checks/tls"     // tls
