@@ -3,11 +3,17 @@
 package all
 
 import (
-	_ "github.com/satellite-hq/satellite/checks/dns"     // dns
-	_ "github.com/satellite-hq/satellite/checks/exec"    // exec
-	_ "github.com/satellite-hq/satellite/checks/http"    // http
-	_ "github.com/satellite-hq/satellite/checks/process" // process
-	_ "github.com/satellite-hq/satellite/checks/systemd" // systemd
-	_ "github.com/satellite-hq/satellite/checks/tcp"     // tcp
-	_ "github.com/satellite-hq/satellite/checks/tls"     // tls
+	_ "github.com/satellite-hq/satellite/checks/disk"         // disk
+	_ "github.com/satellite-hq/satellite/checks/dns"          // dns
+	_ "github.com/satellite-hq/satellite/checks/exec"         // exec
+	_ "github.com/satellite-hq/satellite/checks/file"         // file
+	_ "github.com/satellite-hq/satellite/checks/http"         // http
+	_ "github.com/satellite-hq/satellite/checks/kernelmodule" // kernel_module
+	_ "github.com/satellite-hq/satellite/checks/load"         // load
+	_ "github.com/satellite-hq/satellite/checks/memory"       // memory
+	_ "github.com/satellite-hq/satellite/checks/process"      // process
+	_ "github.com/satellite-hq/satellite/checks/sysctl"       // sysctl
+	_ "github.com/satellite-hq/satellite/checks/systemd"      // systemd
+	_ "github.com/satellite-hq/satellite/checks/tcp"          // tcp
+	_ "github.com/satellite-hq/satellite/checks/tls"          // tls
 )
