@@ -91,7 +91,7 @@ type Checker struct {
 	path string
 	// statfs is syscall.Statfs; tests replace it to simulate a hung mount.
 	statfs func(path string, st *syscall.Statfs_t) error
-	guard  hangGuard
+	guard  checks.HangGuard
 }
 
 // Check calls statfs(2) on the path and computes the usage as df does.
@@ -102,8 +102,8 @@ func (c *Checker) Check(ctx context.Context) checks.Result {
 	}
 	var st syscall.Statfs_t
 	var err error
-	if gerr := c.guard.do(ctx, func() { err = c.statfs(c.path, &st) }); gerr != nil {
-		var blocked errBlocked
+	if gerr := c.guard.Do(ctx, func() { err = c.statfs(c.path, &st) }); gerr != nil {
+		var blocked checks.ErrBlocked
 		if errors.As(gerr, &blocked) {
 			return critical("statfs "+c.path+": "+blocked.Error(), start)
 		}
@@ -160,14 +160,7 @@ func critical(msg string, start time.Time) checks.Result {
 	return checks.Result{Status: checks.StatusCritical, Error: msg, Duration: time.Since(start)}
 }
 
-// ctxError says that the run ran out of time (or was canceled), and after how
-// long: 0s when the deadline had passed before the run began.
+// ctxError says that the run ran out of time, or was canceled.
 func ctxError(ctx context.Context, what string, start time.Time) string {
-	if errors.Is(ctx.Err(), context.Canceled) {
-		return what + ": canceled"
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		return fmt.Sprintf("%s: timed out after %s", what, max(dl.Sub(start), 0).Round(time.Millisecond))
-	}
-	return what + ": timed out"
+	return what + ": " + checks.Interrupted(ctx, start)
 }

@@ -319,14 +319,10 @@ func answerSection(r *dns.Msg) string {
 // deadline says that it timed out, and after how long.
 func (c *Checker) describe(ctx context.Context, err error, server string, start time.Time) string {
 	target := fmt.Sprintf("%s %s at %s (%s)", c.typeName, display(c.name), server, c.network)
-	var ne net.Error
-	timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
-		(errors.As(err, &ne) && ne.Timeout())
 	switch {
-	case timedOut:
-		if dl, ok := ctx.Deadline(); ok {
-			after := max(dl.Sub(start), 0) // 0: the deadline had passed before the run
-			return fmt.Sprintf("%s: timed out after %s", target, after.Round(time.Millisecond))
+	case checks.IsTimeout(ctx, err):
+		if _, ok := ctx.Deadline(); ok {
+			return fmt.Sprintf("%s: %s", target, checks.Interrupted(ctx, start))
 		}
 		return fmt.Sprintf("%s: timed out: %v", target, err)
 	case errors.Is(ctx.Err(), context.Canceled):

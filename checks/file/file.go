@@ -163,7 +163,7 @@ type Checker struct {
 	contains   *regexp.Regexp // nil: content not read
 	mustHave   []byte         // a literal every match of contains holds; nil if none
 	wantExists bool
-	guard      hangGuard
+	guard      checks.HangGuard
 	// probe is (*Checker).look; tests replace it to simulate a hung mount.
 	probe func() finding
 }
@@ -191,8 +191,8 @@ func (c *Checker) Check(ctx context.Context) checks.Result {
 		probe = c.look
 	}
 	var f finding
-	if err := c.guard.do(ctx, func() { f = probe() }); err != nil {
-		var blocked errBlocked
+	if err := c.guard.Do(ctx, func() { f = probe() }); err != nil {
+		var blocked checks.ErrBlocked
 		if errors.As(err, &blocked) {
 			return critical(c.path+": "+blocked.Error(), start)
 		}
@@ -409,14 +409,7 @@ func critical(msg string, start time.Time) checks.Result {
 	return checks.Result{Status: checks.StatusCritical, Error: msg, Duration: time.Since(start)}
 }
 
-// ctxError says that the run ran out of time (or was canceled), and after how
-// long: 0s when the deadline had passed before the run began.
+// ctxError says that the run ran out of time, or was canceled.
 func ctxError(ctx context.Context, what string, start time.Time) string {
-	if errors.Is(ctx.Err(), context.Canceled) {
-		return what + ": canceled"
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		return fmt.Sprintf("%s: timed out after %s", what, max(dl.Sub(start), 0).Round(time.Millisecond))
-	}
-	return what + ": timed out"
+	return what + ": " + checks.Interrupted(ctx, start)
 }

@@ -216,15 +216,11 @@ func (c *Checker) describe(ctx context.Context, err error, start time.Time, doin
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	var ne net.Error
-	timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
-		(errors.As(err, &ne) && ne.Timeout())
 	switch {
-	case timedOut:
+	case checks.IsTimeout(ctx, err):
 		// Only the run's deadline times a request out; say how long it had.
-		if dl, ok := ctx.Deadline(); ok {
-			after := max(dl.Sub(start), 0) // 0: the deadline had passed before the run
-			return fmt.Sprintf("%s: timed out after %s %s", target, after.Round(time.Millisecond), doing)
+		if _, ok := ctx.Deadline(); ok {
+			return fmt.Sprintf("%s: %s %s", target, checks.Interrupted(ctx, start), doing)
 		}
 		return fmt.Sprintf("%s: timed out %s: %v", target, doing, err)
 	case errors.Is(ctx.Err(), context.Canceled):

@@ -185,14 +185,7 @@ func critical(msg string, start time.Time) checks.Result {
 	return checks.Result{Status: checks.StatusCritical, Error: msg, Duration: time.Since(start)}
 }
 
-// ctxError says that the run ran out of time (or was canceled), and after how
-// long: 0s when the deadline had passed before the run began.
+// ctxError says that the run ran out of time, or was canceled.
 func ctxError(ctx context.Context, what string, start time.Time) string {
-	if errors.Is(ctx.Err(), context.Canceled) {
-		return what + ": canceled"
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		return fmt.Sprintf("%s: timed out after %s", what, max(dl.Sub(start), 0).Round(time.Millisecond))
-	}
-	return what + ": timed out"
+	return what + ": " + checks.Interrupted(ctx, start)
 }

@@ -3,7 +3,6 @@ package processcheck
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -93,15 +92,9 @@ func fail(start time.Time, msg string) checks.Result {
 	return checks.Result{Status: checks.StatusCritical, Error: msg, Duration: time.Since(start)}
 }
 
-// ctxReason says why ctx ended: the deadline (and after how long), or a cancel.
+// ctxReason says why ctx ended: the deadline, or a cancel.
 func ctxReason(ctx context.Context, start time.Time) string {
-	if errors.Is(ctx.Err(), context.Canceled) {
-		return "canceled"
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		return "timed out after " + max(dl.Sub(start), 0).Round(time.Millisecond).String()
-	}
-	return "timed out"
+	return checks.Interrupted(ctx, start)
 }
 
 func matching(n int) string {

@@ -109,16 +109,10 @@ func (c *Checker) Check(ctx context.Context) checks.Result {
 // describe says what went wrong; a run cut short by its deadline says that it
 // timed out, and after how long.
 func describe(ctx context.Context, err error, address string, start time.Time) string {
-	var ne net.Error
-	timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
-		(errors.As(err, &ne) && ne.Timeout())
 	switch {
-	case timedOut:
-		// The dialer's socket deadline, taken from ctx, can fire a moment
-		// before ctx itself reports it: a timeout with a deadline is the run's.
-		if dl, ok := ctx.Deadline(); ok {
-			after := max(dl.Sub(start), 0) // 0: the deadline had passed before the run
-			return fmt.Sprintf("connect to %s: timed out after %s", address, after.Round(time.Millisecond))
+	case checks.IsTimeout(ctx, err):
+		if _, ok := ctx.Deadline(); ok {
+			return fmt.Sprintf("connect to %s: %s", address, checks.Interrupted(ctx, start))
 		}
 		return fmt.Sprintf("connect to %s: timed out: %v", address, err)
 	case errors.Is(ctx.Err(), context.Canceled):

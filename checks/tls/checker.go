@@ -220,15 +220,11 @@ func readCertificates(path string) ([]*x509.Certificate, error) {
 // describe says what went wrong; a run cut short by its deadline says that
 // it timed out, and after how long.
 func describe(ctx context.Context, err error, doing string, start time.Time) string {
-	var ne net.Error
-	timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
-		(errors.As(err, &ne) && ne.Timeout())
 	var op *net.OpError
 	switch {
-	case timedOut:
-		if dl, ok := ctx.Deadline(); ok {
-			after := max(dl.Sub(start), 0) // 0: the deadline had passed before the run
-			return fmt.Sprintf("%s: timed out after %s", doing, after.Round(time.Millisecond))
+	case checks.IsTimeout(ctx, err):
+		if _, ok := ctx.Deadline(); ok {
+			return fmt.Sprintf("%s: %s", doing, checks.Interrupted(ctx, start))
 		}
 		return fmt.Sprintf("%s: timed out: %v", doing, err)
 	case errors.Is(ctx.Err(), context.Canceled):

@@ -1,4 +1,4 @@
-package filecheck
+package checks
 
 import (
 	"context"
@@ -6,21 +6,22 @@ import (
 	"time"
 )
 
-// hangGuard runs a system call that can block for good (statfs on a dead NFS
+// HangGuard runs a system call that can block for good (statfs on a dead NFS
 // server) on its own goroutine, so that a run returns at its deadline. The
 // goroutine cannot be stopped: it ends when the kernel returns. Until then the
 // guard refuses to start another call, so a hung mount holds at most one
-// goroutine (and one thread) per check, not one per run.
-type hangGuard struct {
+// goroutine (and one thread) per check, not one per run. The zero value is
+// ready to use.
+type HangGuard struct {
 	mu    sync.Mutex
 	hung  int       // abandoned calls still blocked
 	since time.Time // start of the oldest of them
 }
 
-// errBlocked reports that a call of an earlier run has not returned yet.
-type errBlocked struct{ since time.Time }
+// ErrBlocked reports that a call of an earlier run has not returned yet.
+type ErrBlocked struct{ since time.Time }
 
-func (e errBlocked) Error() string {
+func (e ErrBlocked) Error() string {
 	ago := time.Since(e.since)
 	if ago >= time.Second {
 		ago = ago.Round(time.Second)
@@ -30,13 +31,13 @@ func (e errBlocked) Error() string {
 	return "the call made " + ago.String() + " ago by a run that timed out has not returned yet (a hung file system?)"
 }
 
-// do runs f and waits for it or for ctx. It returns ctx's error when ctx
+// Do runs f and waits for it or for ctx. It returns ctx's error when ctx
 // ended first (f is then left to finish alone, and must write nothing the
-// caller reads), or errBlocked without running f while an earlier call hangs.
-func (g *hangGuard) do(ctx context.Context, f func()) error {
+// caller reads), or ErrBlocked without running f while an earlier call hangs.
+func (g *HangGuard) Do(ctx context.Context, f func()) error {
 	g.mu.Lock()
 	if g.hung > 0 {
-		err := errBlocked{g.since}
+		err := ErrBlocked{g.since}
 		g.mu.Unlock()
 		return err
 	}
