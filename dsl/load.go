@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	hcljson "github.com/hashicorp/hcl/v2/json"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -49,10 +51,11 @@ var rootSchema = &hcl.BodySchema{
 var singletons = map[string]bool{"agent": true, "mesh": true, "api": true, "defaults": true}
 
 type loader struct {
-	opts   Options
-	parser *hclparse.Parser
-	cfg    *Config
-	diags  hcl.Diagnostics
+	opts Options
+	// sources are the parsed files by name, for diagnostics.
+	sources map[string]*hcl.File
+	cfg     *Config
+	diags   hcl.Diagnostics
 	// blocks by type, in file order, with the file's folder.
 	blocks map[string][]fileBlock
 	files  []*hcl.File
@@ -71,13 +74,36 @@ type fileBlock struct {
 func Load(paths []string, opts Options) (*Config, hcl.Diagnostics) {
 	l := newLoader(opts)
 	files, autoVars := l.discover(paths)
-	for _, f := range files {
-		src, err := os.ReadFile(f)
-		if err != nil {
-			l.diags = append(l.diags, errDiag("Cannot read config file", err.Error(), nil))
-			continue
-		}
-		l.parseSource(f, src)
+	// Parsing is most of a load and files are independent: parse them in
+	// parallel, then take them in order.
+	type parsed struct {
+		f     *hcl.File
+		diags hcl.Diagnostics
+	}
+	results := make([]parsed, len(files))
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < min(runtime.GOMAXPROCS(0), len(files)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				src, err := os.ReadFile(files[i])
+				if err != nil {
+					results[i].diags = hcl.Diagnostics{errDiag("Cannot read config file", err.Error(), nil)}
+					continue
+				}
+				results[i].f, results[i].diags = parseFile(files[i], src)
+			}
+		}()
+	}
+	for i := range files {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	for i, r := range results {
+		l.addFile(files[i], r.f, r.diags)
 	}
 	return l.finish(autoVars)
 }
@@ -90,9 +116,9 @@ func newLoader(opts Options) *loader {
 		opts.Hostname = os.Hostname
 	}
 	l := &loader{
-		opts:   opts,
-		parser: hclparse.NewParser(),
-		blocks: map[string][]fileBlock{},
+		opts:    opts,
+		sources: map[string]*hcl.File{},
+		blocks:  map[string][]fileBlock{},
 	}
 	l.cfg = &Config{
 		vars:   map[string]cty.Value{},
@@ -109,7 +135,7 @@ func newLoader(opts Options) *loader {
 }
 
 func (l *loader) finish(autoVars []string) (*Config, hcl.Diagnostics) {
-	l.cfg.Files = l.parser.Files()
+	l.cfg.Files = l.sources
 	if l.syntaxErrors {
 		// Syntax errors: evaluating a half-parsed config only adds noise.
 		return l.cfg, l.diags
@@ -211,14 +237,21 @@ func unwrapPathErr(err error) string {
 	return err.Error()
 }
 
-func (l *loader) parseSource(path string, src []byte) {
-	var f *hcl.File
-	var diags hcl.Diagnostics
+// parseFile parses HCL, or JSON when the name ends in .json.
+func parseFile(path string, src []byte) (*hcl.File, hcl.Diagnostics) {
 	if strings.HasSuffix(path, ".json") {
-		f, diags = l.parser.ParseJSON(src, path)
-	} else {
-		f, diags = l.parser.ParseHCL(src, path)
+		return hcljson.Parse(src, path)
 	}
+	return hclsyntax.ParseConfig(src, path, hcl.InitialPos)
+}
+
+func (l *loader) parseSource(path string, src []byte) {
+	f, diags := parseFile(path, src)
+	l.addFile(path, f, diags)
+}
+
+// addFile records a parsed file and sorts its top-level blocks by type.
+func (l *loader) addFile(path string, f *hcl.File, diags hcl.Diagnostics) {
 	l.diags = append(l.diags, diags...)
 	if diags.HasErrors() {
 		l.syntaxErrors = true
@@ -226,6 +259,7 @@ func (l *loader) parseSource(path string, src []byte) {
 	if f == nil || f.Body == nil {
 		return
 	}
+	l.sources[path] = f
 	l.files = append(l.files, f)
 	l.cfg.Paths = append(l.cfg.Paths, path)
 	content, diags := f.Body.Content(rootSchema)

@@ -226,12 +226,9 @@ func (l *loader) varFile(path string, decls map[string]*varDecl) {
 		l.diags = append(l.diags, errDiag("Cannot read variables file", err.Error(), nil))
 		return
 	}
-	var f *hcl.File
-	var diags hcl.Diagnostics
-	if strings.HasSuffix(path, ".json") {
-		f, diags = l.parser.ParseJSON(src, path)
-	} else {
-		f, diags = l.parser.ParseHCL(src, path)
+	f, diags := parseFile(path, src)
+	if f != nil {
+		l.sources[path] = f
 	}
 	l.diags = append(l.diags, diags...)
 	if f == nil || diags.HasErrors() {
