@@ -1,12 +1,12 @@
 package engine
 
 import (
-	"container/heap"
 	"context"
 	"fmt"
 	"hash/fnv"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -54,16 +54,28 @@ type Scheduler struct {
 	pending []Event
 	ctx     context.Context
 
+	// runs counts the goroutines that run checks, busy or idle (workers);
+	// Run waits for them. A worker whose checker was abandoned is counted
+	// out when it is abandoned.
 	runs sync.WaitGroup
+	// jobs hands a run to an idle worker; idle counts those waiting on it.
+	jobs chan job
+	idle atomic.Int32
+}
+
+// job is one run for a worker.
+type job struct {
+	e         *entry
+	c         *Check
+	scheduled time.Time
 }
 
 type entry struct {
 	check *Check
 	state State
 	runs  map[checks.Status]uint64
-	// next is when the check is due; index its place in the heap (-1: not queued).
+	// next is when the check is due; the queue holds it as Unix nanoseconds.
 	next  time.Time
-	index int
 	phase time.Duration
 	// running is true while a run is in flight, and while an abandoned
 	// checker is still alive.
@@ -99,6 +111,7 @@ func NewScheduler(plan *Plan, opts SchedulerOptions) *Scheduler {
 		log:     opts.Logger,
 		sem:     make(chan struct{}, opts.MaxConcurrent),
 		wake:    make(chan struct{}, 1),
+		jobs:    make(chan job),
 		entries: map[string]*entry{},
 		ctx:     context.Background(),
 	}
@@ -142,7 +155,7 @@ func (s *Scheduler) load(plan *Plan, old map[string]*entry) {
 			e.check = c
 			delete(old, c.Address)
 		} else {
-			e = &entry{check: c, state: NewState(now), runs: map[checks.Status]uint64{}, index: -1}
+			e = &entry{check: c, state: NewState(now), runs: map[checks.Status]uint64{}}
 			e.phase = phaseOf(c.Address, c.Interval)
 			// The first round: soon, spread over the window by the phase.
 			e.next = now.Add(time.Duration(float64(first) * float64(e.phase) / float64(c.Interval)))
@@ -150,7 +163,7 @@ func (s *Scheduler) load(plan *Plan, old map[string]*entry) {
 		s.entries[c.Address] = e
 		s.order = append(s.order, e)
 		e.waiting = false
-		heap.Push(&s.queue, e)
+		s.queue.push(e)
 	}
 	s.dependents = map[string][]*entry{}
 	for _, e := range s.order {
@@ -167,11 +180,7 @@ func (s *Scheduler) load(plan *Plan, old map[string]*entry) {
 // and schedule; runs in flight of removed checks finish and are dropped.
 func (s *Scheduler) Update(plan *Plan) {
 	s.mu.Lock()
-	old := s.entries
-	for _, e := range old {
-		e.index = -1
-	}
-	s.load(plan, old)
+	s.load(plan, s.entries)
 	s.unlockAndEmit()
 	s.poke()
 }
@@ -202,17 +211,21 @@ func (s *Scheduler) Run(ctx context.Context) {
 	for {
 		s.mu.Lock()
 		now := s.opts.Now()
-		for len(s.queue) > 0 && !s.queue[0].next.After(now) {
-			e := heap.Pop(&s.queue).(*entry)
+		for nowNS := now.UnixNano(); len(s.queue) > 0 && s.queue[0].at <= nowNS; {
+			e := s.queue.pop()
 			s.dispatch(ctx, e, e.next, now)
 			if !e.waiting {
 				e.next = nextSlot(now, e.check.Interval, e.phase)
-				heap.Push(&s.queue, e)
+				s.queue.push(e)
 			}
 		}
 		wait := time.Hour
 		if len(s.queue) > 0 {
-			wait = s.queue[0].next.Sub(now)
+			// Sleep at least minSleep: with many checks, slots are often
+			// less than that apart, and each wake-up costs more CPU (timer,
+			// thread wake-ups) than the run it starts. Runs start at most
+			// minSleep after their slot; sparse ones start on time.
+			wait = max(time.Duration(s.queue[0].at-now.UnixNano()), minSleep)
 		}
 		s.unlockAndEmit()
 		timer.Reset(wait)
@@ -266,8 +279,39 @@ func (s *Scheduler) dispatch(ctx context.Context, e *entry, scheduled, now time.
 	}
 	e.running = true
 	e.aliveSince = time.Time{}
-	s.runs.Add(1)
-	go s.run(ctx, e, e.check, scheduled)
+	j := job{e: e, c: e.check, scheduled: scheduled}
+	select {
+	case s.jobs <- j: // an idle worker takes it
+	default:
+		s.runs.Add(1)
+		go s.worker(ctx, j)
+	}
+}
+
+// worker runs the job it was started with, then the ones handed to it while
+// it idles, so that a run does not pay for a new goroutine and for growing
+// its stack again (OnEvent runs on it too). At most MaxConcurrent workers
+// idle; the rest end, and the idle ones end when ctx is done. A worker whose
+// checker was abandoned ends when (if ever) the checker returns.
+func (s *Scheduler) worker(ctx context.Context, j job) {
+	for {
+		if !s.run(ctx, j.e, j.c, j.scheduled) {
+			return // abandoned: the watchdog counted this worker out
+		}
+		if s.idle.Add(1) > int32(cap(s.sem)) {
+			s.idle.Add(-1)
+			s.runs.Done()
+			return
+		}
+		select {
+		case j = <-s.jobs:
+			s.idle.Add(-1)
+		case <-ctx.Done():
+			s.idle.Add(-1)
+			s.runs.Done()
+			return
+		}
+	}
 }
 
 func (s *Scheduler) block(e *entry, reason string, scheduled, now time.Time) {
@@ -283,68 +327,133 @@ func (s *Scheduler) block(e *entry, reason string, scheduled, now time.Time) {
 
 // unlockAndEmit releases s.mu and hands the pending events to OnEvent.
 func (s *Scheduler) unlockAndEmit() {
-	evs := s.pending
-	s.pending = nil
-	s.mu.Unlock()
-	for _, ev := range evs {
+	switch len(s.pending) {
+	case 0:
+		s.mu.Unlock()
+	case 1:
+		// The usual case, once per run: copy the event out and keep the
+		// slice, rather than allocate a new one for every run.
+		ev := s.pending[0]
+		s.pending[0] = Event{}
+		s.pending = s.pending[:0]
+		s.mu.Unlock()
 		s.opts.OnEvent(ev)
+	default:
+		evs := s.pending
+		s.pending = nil
+		s.mu.Unlock()
+		for _, ev := range evs {
+			s.opts.OnEvent(ev)
+		}
 	}
 }
 
-// run executes one run of c on its own goroutine.
-func (s *Scheduler) run(ctx context.Context, e *entry, c *Check, scheduled time.Time) {
-	defer s.runs.Done()
+// minSleep is the shortest the run loop sleeps when a check is due soon: it
+// then starts every check due by the time it wakes, so that with thousands of
+// checks it wakes at most 1/minSleep times a second.
+const minSleep = 10 * time.Millisecond
+
+// abandonGrace is how long a checker may take past its timeout to return
+// its own result (it usually says more than "timed out") before the run is
+// reported and the checker abandoned.
+const abandonGrace = 50 * time.Millisecond
+
+// Who finishes a run: the run's goroutine when the checker returns, or the
+// watchdog when the checker ignores its timeout.
+const (
+	runPending int32 = iota
+	runReturned
+	runAbandoned
+)
+
+// run executes one run of c on the worker's goroutine, checker included: no
+// second goroutine per run. A watchdog starts only when the run's context is
+// done (timeout or shutdown); if the checker has not returned abandonGrace
+// later, the watchdog reports the run as timed out, frees the concurrency
+// slot, counts the worker out of s.runs, and the checker is abandoned: run
+// then only clears the entry when (if ever) the checker returns, and returns
+// false so that the worker ends.
+func (s *Scheduler) run(ctx context.Context, e *entry, c *Check, scheduled time.Time) bool {
 	select {
 	case s.sem <- struct{}{}:
 	case <-ctx.Done():
 		s.mu.Lock()
 		e.running = false
 		s.mu.Unlock()
-		return
+		return true
 	}
 	started := s.opts.Now()
-	res, abandoned := s.call(ctx, c)
+	if c.Checker == nil {
+		s.finish(e, c, checks.Result{Status: checks.StatusCritical, Error: "the check could not be built"}, scheduled, started, false)
+		return true
+	}
+	rctx, cancel := checks.WithTimeout(ctx, c.Timeout)
+	var state atomic.Int32
+	stop := context.AfterFunc(rctx, func() {
+		time.Sleep(abandonGrace)
+		// Under s.mu, so that a checker returning now finds the entry
+		// already marked abandoned.
+		s.mu.Lock()
+		if !state.CompareAndSwap(runPending, runAbandoned) {
+			s.mu.Unlock()
+			return // the checker returned in time
+		}
+		s.abandoned++
+		e.aliveSince = started
+		s.mu.Unlock()
+		s.log.Warn("checker ignores its timeout; abandoned until it returns", "check", c.Address, "timeout", c.Timeout)
+		res := checks.Result{Status: checks.StatusCritical, Error: fmt.Sprintf("timed out after %s", c.Timeout)}
+		s.finish(e, c, res, scheduled, started, true)
+		s.runs.Done() // the worker's: Run does not wait for a hung checker
+	})
+	res := checkSafely(rctx, c, s.log)
+	if !state.CompareAndSwap(runPending, runReturned) {
+		// Abandoned: the watchdog reported the run. The checker is done now.
+		cancel()
+		s.mu.Lock()
+		if ctx.Err() == nil { // shutting down: nobody waits for a hung checker
+			s.abandoned--
+			if e, ok := s.entries[c.Address]; ok && e.check.Address == c.Address {
+				e.running, e.aliveSince = false, time.Time{}
+			}
+		}
+		s.mu.Unlock()
+		return false
+	}
+	stop()
+	if rctx.Err() != nil && res.Error == "" && res.Status != checks.StatusCritical {
+		res.Status, res.Error = checks.StatusCritical, fmt.Sprintf("timed out after %s", c.Timeout)
+	}
+	cancel()
+	s.finish(e, c, res, scheduled, started, false)
+	return true
+}
+
+// finish frees the run's concurrency slot and settles its result. abandoned
+// is true when the checker is still running: the entry then stays running
+// (the watchdog has set aliveSince).
+func (s *Scheduler) finish(e *entry, c *Check, res checks.Result, scheduled, started time.Time, abandoned bool) {
 	<-s.sem
 	res.Duration = s.opts.Now().Sub(started)
 	v := c.Evaluate(res)
 
 	s.mu.Lock()
-	if abandoned {
-		e.aliveSince = started
-	} else {
+	if !abandoned {
 		e.running = false
 	}
 	s.settle(e, v, res, scheduled, started, true)
 	s.unlockAndEmit()
 }
 
-// call runs the checker with the check's timeout. A checker that does not
-// return by then is abandoned: the run is reported critical and a watcher
-// clears the entry when the checker finally returns.
-func (s *Scheduler) call(ctx context.Context, c *Check) (checks.Result, bool) {
-	res, alive := callChecker(ctx, c, s.log)
-	if alive == nil {
-		return res, false
-	}
-	s.mu.Lock()
-	s.abandoned++
-	s.mu.Unlock()
-	s.runs.Add(1)
-	go func() {
-		defer s.runs.Done()
-		select {
-		case <-alive:
-		case <-ctx.Done():
-			return // shutting down: nobody waits for a hung checker
+// checkSafely runs c's checker, turning a panic into a critical result.
+func checkSafely(ctx context.Context, c *Check, log hclog.Logger) (res checks.Result) {
+	defer func() {
+		if p := recover(); p != nil {
+			log.Error("checker panicked", "check", c.Address, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			res = checks.Result{Status: checks.StatusCritical, Error: fmt.Sprintf("the checker panicked: %v", p)}
 		}
-		s.mu.Lock()
-		s.abandoned--
-		if e, ok := s.entries[c.Address]; ok && e.check.Address == c.Address {
-			e.running, e.aliveSince = false, time.Time{}
-		}
-		s.mu.Unlock()
 	}()
-	return res, true
+	return c.Checker.Check(ctx)
 }
 
 // callChecker runs c's checker once under its timeout, turning a panic into
@@ -355,17 +464,9 @@ func callChecker(ctx context.Context, c *Check, log hclog.Logger) (checks.Result
 	if c.Checker == nil {
 		return checks.Result{Status: checks.StatusCritical, Error: "the check could not be built"}, nil
 	}
-	rctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	rctx, cancel := checks.WithTimeout(ctx, c.Timeout)
 	done := make(chan checks.Result, 1)
-	go func() {
-		defer func() {
-			if p := recover(); p != nil {
-				log.Error("checker panicked", "check", c.Address, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-				done <- checks.Result{Status: checks.StatusCritical, Error: fmt.Sprintf("the checker panicked: %v", p)}
-			}
-		}()
-		done <- c.Checker.Check(rctx)
-	}()
+	go func() { done <- checkSafely(rctx, c, log) }()
 	select {
 	case res := <-done:
 		cancel()
@@ -374,7 +475,7 @@ func callChecker(ctx context.Context, c *Check, log hclog.Logger) (checks.Result
 	}
 	// Give a checker that honours its context a moment to return its own
 	// result (it usually says more than "timed out").
-	grace := time.NewTimer(50 * time.Millisecond)
+	grace := time.NewTimer(abandonGrace)
 	defer grace.Stop()
 	select {
 	case res := <-done:
@@ -422,7 +523,7 @@ func (s *Scheduler) wakeDependents(e *entry) {
 		s.dispatch(s.ctx, d, d.scheduled, now)
 		if !d.waiting {
 			d.next = nextSlot(now, d.check.Interval, d.phase)
-			heap.Push(&s.queue, d)
+			s.queue.push(d)
 			s.poke()
 		}
 	}
@@ -461,25 +562,55 @@ func (s *Scheduler) Abandoned() int {
 	return s.abandoned
 }
 
-// entryHeap orders entries by when they are due.
-type entryHeap []*entry
+// entryHeap is a binary min-heap of entries by when they are due. The key
+// sits next to the pointer, so that sifting compares integers in one array
+// rather than chasing pointers to the entries (10,000 of them do not fit in
+// cache).
+type entryHeap []queued
 
-func (h entryHeap) Len() int           { return len(h) }
-func (h entryHeap) Less(i, j int) bool { return h[i].next.Before(h[j].next) }
-func (h entryHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index, h[j].index = i, j
+type queued struct {
+	at int64 // e.next in Unix nanoseconds
+	e  *entry
 }
-func (h *entryHeap) Push(x any) {
-	e := x.(*entry)
-	e.index = len(*h)
-	*h = append(*h, e)
+
+func (h *entryHeap) push(e *entry) {
+	q := *h
+	q = append(q, queued{at: e.next.UnixNano(), e: e})
+	i := len(q) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if q[p].at <= q[i].at {
+			break
+		}
+		q[p], q[i] = q[i], q[p]
+		i = p
+	}
+	*h = q
 }
-func (h *entryHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	old[len(old)-1] = nil
-	e.index = -1
-	*h = old[:len(old)-1]
-	return e
+
+// pop removes and returns the entry due first; the heap must not be empty.
+func (h *entryHeap) pop() *entry {
+	q := *h
+	top := q[0].e
+	n := len(q) - 1
+	q[0] = q[n]
+	q[n] = queued{}
+	q = q[:n]
+	for i := 0; ; {
+		l := 2*i + 1
+		if l >= n {
+			break
+		}
+		m := l
+		if r := l + 1; r < n && q[r].at < q[l].at {
+			m = r
+		}
+		if q[i].at <= q[m].at {
+			break
+		}
+		q[i], q[m] = q[m], q[i]
+		i = m
+	}
+	*h = q
+	return top
 }

@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -42,8 +44,9 @@ type DB struct {
 	// pruneChunk is defaultPruneChunk; tests make it small.
 	pruneChunk int
 
-	insResult *sql.Stmt
-	insChange *sql.Stmt
+	// insResults[i] inserts resultChunks[i] results in one statement.
+	insResults []*sql.Stmt
+	insChange  *sql.Stmt
 
 	mu        sync.Mutex // guards lastPrune and closed
 	lastPrune time.Time
@@ -101,6 +104,17 @@ func dsn(abs string) string {
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
+	// Checkpoint every 4000 WAL pages (about 16 MB) rather than SQLite's
+	// 1000: a batch of 1000 results dirties 60 to 200 pages, and each
+	// checkpoint writes them again and syncs the file; at 1000 pages that
+	// was a fifth of a sustained write's time.
+	q.Add("_pragma", "wal_autocheckpoint(4000)")
+	// Up to 16 MB of page cache a connection (SQLite's default is 2 MB),
+	// taken only as pages are read. With 2 MB, a write transaction on a
+	// history of a million results no longer fit: SQLite spilled dirty
+	// pages to the WAL mid-transaction and read evicted index pages back,
+	// two fifths of a sustained write's time.
+	q.Add("_pragma", "cache_size(-16000)")
 	q.Add("_pragma", "foreign_keys(1)")
 	// Write transactions take the write lock when they begin, so that two
 	// writers wait on busy_timeout rather than deadlock on a lock upgrade.
@@ -116,13 +130,14 @@ func (d *DB) init(ctx context.Context) error {
 	if err := migrate(ctx, d.db, d.path); err != nil {
 		return err
 	}
-	var err error
-	d.insResult, err = d.db.PrepareContext(ctx, `INSERT INTO results
-		(time, node, check_addr, type, status, run_status, duration_ns, metrics, error, labels)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return fmt.Errorf("sqlite %s: %w", d.path, err)
+	for _, n := range resultChunks {
+		st, err := d.db.PrepareContext(ctx, insertResultsSQL(n))
+		if err != nil {
+			return fmt.Errorf("sqlite %s: %w", d.path, err)
+		}
+		d.insResults = append(d.insResults, st)
 	}
+	var err error
 	d.insChange, err = d.db.PrepareContext(ctx, `INSERT INTO state_changes
 		(time, node, check_addr, type, previous, status, error)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`)
@@ -130,6 +145,36 @@ func (d *DB) init(ctx context.Context) error {
 		return fmt.Errorf("sqlite %s: %w", d.path, err)
 	}
 	return nil
+}
+
+// resultChunks are the numbers of results one INSERT stores, largest first;
+// the last is 1. A batch goes in as many of the largest as fit, then the
+// next, and so on: with a statement per row, the per-statement work of
+// database/sql and the driver (and a goroutine per statement when ctx can be
+// cancelled) costs more than storing the row.
+var resultChunks = []int{64, 8, 1}
+
+// resultCols is the number of parameters of one row of results.
+const resultCols = 10
+
+// insertResultsSQL is an INSERT of n rows of results, every value a
+// parameter. OR ROLLBACK: a statement of many rows that could fail halfway
+// (on a NOT NULL constraint) would otherwise need a statement journal, a
+// temporary file written for every page the statement changes. Nothing we
+// bind is NULL where NULL is refused, and a failed batch is rolled back
+// whole anyway.
+func insertResultsSQL(n int) string {
+	var sb strings.Builder
+	sb.WriteString(`INSERT OR ROLLBACK INTO results
+		(time, node, check_addr, type, status, run_status, duration_ns, metrics, error, labels)
+		VALUES `)
+	for i := range n {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	}
+	return sb.String()
 }
 
 // Path returns the absolute path of the database file.
@@ -156,32 +201,50 @@ func (d *DB) write(ctx context.Context, batch []sinks.Record) error {
 		return fmt.Errorf("sqlite %s: %w", d.path, err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	insResult := tx.StmtContext(ctx, d.insResult)
 	insChange := tx.StmtContext(ctx, d.insChange)
 
+	// times[i] is batch[i]'s time in Unix nanoseconds.
+	times := make([]int64, len(batch))
 	for i := range batch {
-		r := &batch[i]
-		t := r.Time
+		t := batch[i].Time
 		if t.IsZero() {
 			// Refusing the record would fail its whole batch again on every
 			// retry; the time it reaches the sink is the best left.
 			t = time.Now()
 		}
-		ns := t.UnixNano()
-		metrics, err := metricsJSON(r.Metrics)
-		if err != nil {
-			return fmt.Errorf("sqlite %s: %s: metrics: %w", d.path, r.Check, err)
+		times[i] = t.UnixNano()
+	}
+	insResults := make([]*sql.Stmt, len(resultChunks)) // made on first use
+	args := make([]any, 0, resultChunks[0]*resultCols)
+	for c, i := 0, 0; i < len(batch); {
+		for len(batch)-i < resultChunks[c] {
+			c++
 		}
-		labels, err := labelsJSON(r.Labels)
-		if err != nil {
-			return fmt.Errorf("sqlite %s: %s: labels: %w", d.path, r.Check, err)
+		args = args[:0]
+		for end := i + resultChunks[c]; i < end; i++ {
+			r := &batch[i]
+			metrics, err := metricsJSON(r.Metrics)
+			if err != nil {
+				return fmt.Errorf("sqlite %s: %s: metrics: %w", d.path, r.Check, err)
+			}
+			labels, err := labelsJSON(r.Labels)
+			if err != nil {
+				return fmt.Errorf("sqlite %s: %s: labels: %w", d.path, r.Check, err)
+			}
+			args = append(args, times[i], r.Node, r.Check, r.Type, r.Status, r.RunStatus,
+				int64(r.Duration), metrics, nullable(r.Error), labels)
 		}
-		if _, err := insResult.ExecContext(ctx, ns, r.Node, r.Check, r.Type, r.Status, r.RunStatus,
-			int64(r.Duration), metrics, nullable(r.Error), labels); err != nil {
+		if insResults[c] == nil {
+			insResults[c] = tx.StmtContext(ctx, d.insResults[c])
+		}
+		if _, err := insResults[c].ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("sqlite %s: inserting result: %w", d.path, err)
 		}
+	}
+	for i := range batch {
+		r := &batch[i]
 		if r.Changed {
-			if _, err := insChange.ExecContext(ctx, ns, r.Node, r.Check, r.Type,
+			if _, err := insChange.ExecContext(ctx, times[i], r.Node, r.Check, r.Type,
 				nullable(r.Previous), r.Status, nullable(r.Error)); err != nil {
 				return fmt.Errorf("sqlite %s: inserting state change: %w", d.path, err)
 			}
@@ -264,10 +327,11 @@ func (d *DB) Close() error {
 
 func (d *DB) closeAll() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{d.insResult, d.insChange} {
-		if s != nil {
-			errs = append(errs, s.Close())
-		}
+	for _, s := range d.insResults {
+		errs = append(errs, s.Close())
+	}
+	if d.insChange != nil {
+		errs = append(errs, d.insChange.Close())
 	}
 	errs = append(errs, d.db.Close())
 	if err := errors.Join(errs...); err != nil {
@@ -290,6 +354,14 @@ func metricsJSON(m map[string]float64) (string, error) {
 	if len(m) == 0 {
 		return "{}", nil
 	}
+	if s, ok := plainMetricsJSON(m); ok {
+		return s, nil
+	}
+	return marshalMetrics(m)
+}
+
+// marshalMetrics is metricsJSON by way of encoding/json.
+func marshalMetrics(m map[string]float64) (string, error) {
 	finite := true
 	for _, v := range m {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
@@ -326,6 +398,102 @@ func labelsJSON(m map[string]string) (string, error) {
 	if len(m) == 0 {
 		return "{}", nil
 	}
+	if s, ok := plainLabelsJSON(m); ok {
+		return s, nil
+	}
 	b, err := json.Marshal(m)
 	return string(b), err
+}
+
+// plainMetricsJSON writes what metricsJSON does, without reflection, when no
+// key needs escaping; ok is false otherwise.
+func plainMetricsJSON(m map[string]float64) (_ string, ok bool) {
+	var kb [16]string
+	keys := kb[:0]
+	for k := range m {
+		if !plainJSON(k) {
+			return "", false
+		}
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var bb [256]byte
+	b := append(bb[:0], '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, k...)
+		b = append(b, '"', ':')
+		b = appendJSONFloat(b, m[k])
+	}
+	b = append(b, '}')
+	return string(b), true
+}
+
+// plainLabelsJSON writes what json.Marshal does, without reflection, when
+// no key or value needs escaping; ok is false otherwise.
+func plainLabelsJSON(m map[string]string) (_ string, ok bool) {
+	var kb [16]string
+	keys := kb[:0]
+	for k, v := range m {
+		if !plainJSON(k) || !plainJSON(v) {
+			return "", false
+		}
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var bb [256]byte
+	b := append(bb[:0], '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, k...)
+		b = append(b, '"', ':', '"')
+		b = append(b, m[k]...)
+		b = append(b, '"')
+	}
+	b = append(b, '}')
+	return string(b), true
+}
+
+// plainJSON reports whether json.Marshal writes s between quotes unchanged:
+// printable ASCII without the characters it escapes.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c >= 0x80, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
+}
+
+// appendJSONFloat appends f the way json.Marshal writes a float64, and NaN
+// and the infinities as metricsJSON does.
+func appendJSONFloat(b []byte, f float64) []byte {
+	switch {
+	case math.IsNaN(f):
+		return append(b, `"NaN"`...)
+	case math.IsInf(f, 1):
+		return append(b, `"+Inf"`...)
+	case math.IsInf(f, -1):
+		return append(b, `"-Inf"`...)
+	}
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// e-09 becomes e-9, as encoding/json writes it.
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
 }
