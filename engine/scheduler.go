@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"io"
+	"reflect"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -87,6 +89,8 @@ type entry struct {
 	waiting   bool
 	scheduled time.Time
 	removed   bool
+	// closed is true once the checker of a removed entry was closed.
+	closed bool
 }
 
 // NewScheduler makes a scheduler for a plan; Run starts it.
@@ -152,6 +156,12 @@ func (s *Scheduler) load(plan *Plan, old map[string]*entry) {
 	for _, c := range running {
 		e, kept := old[c.Address]
 		if kept && e.check.Fingerprint == c.Fingerprint && c.Fingerprint != "" {
+			// Same check: keep the checker that has been running (it may hold
+			// a connection) and drop the new, unused one.
+			if !samePointer(c.Checker, e.check.Checker) {
+				closeChecker(c.Checker)
+			}
+			c.Checker = e.check.Checker
 			e.check = c
 			delete(old, c.Address)
 		} else {
@@ -173,6 +183,31 @@ func (s *Scheduler) load(plan *Plan, old map[string]*entry) {
 	}
 	for _, e := range old {
 		e.removed = true
+		s.release(e)
+	}
+}
+
+// release closes the checker of a removed entry once no run uses it. s.mu
+// is held.
+func (s *Scheduler) release(e *entry) {
+	if e.removed && !e.running && !e.closed {
+		e.closed = true
+		closeChecker(e.check.Checker)
+	}
+}
+
+// samePointer reports whether two checkers are one pointer. Checkers may be
+// of types that == cannot compare (a CheckerFunc), so it does not use ==.
+func samePointer(a, b checks.Checker) bool {
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	return va.IsValid() && vb.IsValid() && va.Kind() == reflect.Pointer && vb.Kind() == reflect.Pointer && va.Pointer() == vb.Pointer()
+}
+
+// closeChecker closes a checker that holds resources (a D-Bus connection, a
+// containerd client); most hold none.
+func closeChecker(c checks.Checker) {
+	if cl, ok := c.(io.Closer); ok {
+		_ = cl.Close()
 	}
 }
 
@@ -204,7 +239,17 @@ func (s *Scheduler) Run(ctx context.Context) {
 	s.started = true
 	s.ctx = ctx
 	s.mu.Unlock()
-	defer s.runs.Wait()
+	defer func() {
+		s.runs.Wait()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, e := range s.order {
+			if !e.running { // an abandoned checker may still use it
+				e.removed = true
+				s.release(e)
+			}
+		}
+	}()
 
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -416,6 +461,8 @@ func (s *Scheduler) run(ctx context.Context, e *entry, c *Check, scheduled time.
 			if e, ok := s.entries[c.Address]; ok && e.check.Address == c.Address {
 				e.running, e.aliveSince = false, time.Time{}
 			}
+			e.running = false
+			s.release(e)
 		}
 		s.mu.Unlock()
 		return false
@@ -442,6 +489,7 @@ func (s *Scheduler) finish(e *entry, c *Check, res checks.Result, scheduled, sta
 		e.running = false
 	}
 	s.settle(e, v, res, scheduled, started, true)
+	s.release(e)
 	s.unlockAndEmit()
 }
 

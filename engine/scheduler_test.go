@@ -313,3 +313,43 @@ func TestRunOnce(t *testing.T) {
 		t.Fatalf("with dependencies: %v", sel)
 	}
 }
+
+// closer is a checker holding a resource, like the systemd type's D-Bus
+// connection.
+type closer struct {
+	checks.CheckerFunc
+	closed atomic.Int32
+}
+
+func (c *closer) Close() error { c.closed.Add(1); return nil }
+
+func TestSchedulerClosesCheckers(t *testing.T) {
+	mk := func(addr string) (*Check, *closer) {
+		cl := &closer{CheckerFunc: ok}
+		c := testCheck(addr, 100*time.Millisecond, ok)
+		c.Checker = cl
+		return c, cl
+	}
+	keep, keepCl := mk("tcp.keep")
+	gone, goneCl := mk("tcp.gone")
+	s, rec, stop := start(t, &Plan{Checks: []*Check{keep, gone}}, SchedulerOptions{})
+	rec.waitFor(t, "both ran", func(evs []Event) bool {
+		return count(evs, "tcp.keep", checks.StatusPassing) > 0 && count(evs, "tcp.gone", checks.StatusPassing) > 0
+	})
+	keep2, keep2Cl := mk("tcp.keep")
+	s.Update(&Plan{Checks: []*Check{keep2}})
+	deadline := time.Now().Add(5 * time.Second)
+	for goneCl.closed.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if goneCl.closed.Load() != 1 {
+		t.Fatal("the checker of a removed check was not closed")
+	}
+	if keep2Cl.closed.Load() != 1 || keepCl.closed.Load() != 0 || keep2.Checker != checks.Checker(keepCl) {
+		t.Fatalf("an unchanged check must keep its running checker: new closed %d, old closed %d", keep2Cl.closed.Load(), keepCl.closed.Load())
+	}
+	stop()
+	if keepCl.closed.Load() != 1 || goneCl.closed.Load() != 1 {
+		t.Fatalf("after Run: kept closed %d times, removed %d times", keepCl.closed.Load(), goneCl.closed.Load())
+	}
+}
