@@ -102,6 +102,10 @@ func (l *loader) agent() {
 	a.TagsRange = at.Range("tags")
 	if b, ok := at.Bool("enable_exec"); ok {
 		a.EnableExec = b
+	} else if at.IsUnknown("enable_exec") {
+		// validate --unknown-env: enable_exec = env(...) cannot be known, so
+		// exec checks get the benefit of the doubt instead of an error each.
+		a.EnableExec = true
 	}
 	if n, ok := at.Int("max_concurrent"); ok {
 		if n < 1 || n > 10000 {
