@@ -1143,3 +1143,11 @@ func didYouMean(given string, candidates []string) string {
 func rangeString(r hcl.Range) string {
 	return fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column)
 }
+
+// TypeBody returns the part of a check block's body that belongs to its
+// type: the body without the meta-arguments. Tests of check types use it to
+// decode a body exactly as Compile does.
+func TypeBody(body hcl.Body) (hcl.Body, hcl.Diagnostics) {
+	_, remain, diags := body.PartialContent(metaSchema)
+	return remain, diags
+}

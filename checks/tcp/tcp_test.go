@@ -8,26 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/satellite-hq/satellite/checks/checktest"
+
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/satellite-hq/satellite/checks"
 	"github.com/zclconf/go-cty/cty"
 )
-
-// metaSchema is the engine's part of a check block, removed before decoding
-// the type's own body (as the engine does).
-var metaSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{
-		{Name: "interval"}, {Name: "timeout"}, {Name: "only_on"}, {Name: "depends_on"},
-		{Name: "labels"}, {Name: "sinks"}, {Name: "for_each"},
-		{Name: "failures_before_critical"}, {Name: "successes_before_passing"},
-	},
-	Blocks: []hcl.BlockHeaderSchema{
-		{Type: "threshold", LabelNames: []string{"metric"}},
-		{Type: "assert"},
-	},
-}
 
 func registration(t testing.TB) *checks.Registration {
 	t.Helper()
@@ -47,23 +34,9 @@ type decoded struct {
 // decodeChecks decodes every check block of src with the registered spec.
 func decodeChecks(t testing.TB, src string, ctx *hcl.EvalContext) []decoded {
 	t.Helper()
-	reg := registration(t)
-	f, diags := hclsyntax.ParseConfig([]byte(src), "test.hcl", hcl.InitialPos)
-	if diags.HasErrors() {
-		t.Fatalf("parse: %s", diags)
-	}
-	content, diags := f.Body.Content(&hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "check", LabelNames: []string{"type", "name"}}}})
-	if diags.HasErrors() {
-		t.Fatalf("content: %s", diags)
-	}
 	var out []decoded
-	for _, blk := range content.Blocks {
-		_, body, diags := blk.Body.PartialContent(metaSchema)
-		if diags.HasErrors() {
-			t.Fatalf("meta-arguments: %s", diags)
-		}
-		val, diags := hcldec.Decode(body, reg.Spec, ctx)
-		out = append(out, decoded{val: val, diags: diags, env: checks.Env{Body: body, Spec: reg.Spec, Block: blk.DefRange}})
+	for _, d := range checktest.DecodeChecks(t, Type, src, checks.Env{}, ctx) {
+		out = append(out, decoded{val: d.Val, env: d.Env, diags: d.Diags})
 	}
 	return out
 }
