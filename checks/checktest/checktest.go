@@ -55,9 +55,10 @@ func MustCheck(t testing.TB, src, addr string) *engine.Check {
 	return c
 }
 
-// Run runs a checker under a deadline, as the scheduler does.
+// Run runs a checker under a timeout, as the scheduler does (with
+// checks.WithTimeout, so errors name the timeout exactly).
 func Run(c checks.Checker, timeout time.Duration) checks.Result {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := checks.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	return c.Check(ctx)
 }
@@ -114,7 +115,7 @@ func WantCritical(t testing.TB, res checks.Result, parts ...string) {
 func WantPassing(t testing.TB, res checks.Result) {
 	t.Helper()
 	if res.Verdict() != checks.StatusPassing {
-		t.Fatalf("verdict %s, error %q; want passing", res.Verdict(), res.Error)
+		t.Fatalf("verdict %s, error %q, detail %q; want passing", res.Verdict(), res.Error, res.Detail)
 	}
 }
 

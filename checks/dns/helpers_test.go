@@ -1,13 +1,11 @@
 package dnscheck
 
 import (
-	"context"
 	"errors"
 	"net"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/satellite-hq/satellite/checks/checktest"
 
@@ -75,35 +73,6 @@ func mustBuild(t testing.TB, body string) *Checker {
 		return nil, errors.New("blocked by the test")
 	}
 	return cc
-}
-
-// run runs a checker with a deadline, as the engine does.
-func run(c checks.Checker, timeout time.Duration) checks.Result {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	return c.Check(ctx)
-}
-
-// wantCritical fails unless the run was critical with an error containing every part.
-func wantCritical(t testing.TB, res checks.Result, parts ...string) {
-	t.Helper()
-	if res.Verdict() != checks.StatusCritical {
-		t.Fatalf("verdict %s (error %q), want critical", res.Verdict(), res.Error)
-	}
-	t.Logf("error: %s", res.Error)
-	for _, p := range parts {
-		if !strings.Contains(res.Error, p) {
-			t.Errorf("error %q does not contain %q", res.Error, p)
-		}
-	}
-}
-
-// wantPassing fails unless the run passed.
-func wantPassing(t testing.TB, res checks.Result) {
-	t.Helper()
-	if res.Verdict() != checks.StatusPassing {
-		t.Fatalf("verdict %s, error %q, detail %q; want passing", res.Verdict(), res.Error, res.Detail)
-	}
 }
 
 // answerTexts returns result.answers as strings.
@@ -341,3 +310,10 @@ func closedPort(t testing.TB) string {
 	_ = ln.Close()
 	return addr
 }
+
+// Shared with every check type's tests (checks/checktest).
+var (
+	run          = checktest.Run
+	wantCritical = checktest.WantCritical
+	wantPassing  = checktest.WantPassing
+)

@@ -1,13 +1,11 @@
 package execcheck
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/satellite-hq/satellite/checks/checktest"
 
@@ -104,13 +102,6 @@ func script(t testing.TB, body string) string {
 	return p
 }
 
-// run runs a checker with a deadline, as the engine does.
-func run(c checks.Checker, timeout time.Duration) checks.Result {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	return c.Check(ctx)
-}
-
 // want checks a run's verdict and that its error contains every part.
 func want(t testing.TB, res checks.Result, status checks.Status, parts ...string) {
 	t.Helper()
@@ -132,3 +123,8 @@ func alive(pid int) (bool, string) {
 	}
 	return true, string(b)
 }
+
+// Shared with every check type's tests (checks/checktest).
+var (
+	run = checktest.Run
+)

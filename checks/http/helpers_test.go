@@ -17,7 +17,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -204,24 +203,8 @@ func writePEM(t testing.TB, path, typ string, der []byte) {
 	}
 }
 
-// wantCritical fails unless the run was critical with an error containing every part.
-func wantCritical(t testing.TB, res checks.Result, parts ...string) {
-	t.Helper()
-	if res.Verdict() != checks.StatusCritical {
-		t.Fatalf("verdict %s (error %q), want critical", res.Verdict(), res.Error)
-	}
-	t.Logf("error: %s", res.Error)
-	for _, p := range parts {
-		if !strings.Contains(res.Error, p) {
-			t.Errorf("error %q does not contain %q", res.Error, p)
-		}
-	}
-}
-
-// wantPassing fails unless the run passed.
-func wantPassing(t testing.TB, res checks.Result) {
-	t.Helper()
-	if res.Verdict() != checks.StatusPassing {
-		t.Fatalf("verdict %s, error %q, detail %q; want passing", res.Verdict(), res.Error, res.Detail)
-	}
-}
+// Shared with every check type's tests (checks/checktest).
+var (
+	wantCritical = checktest.WantCritical
+	wantPassing  = checktest.WantPassing
+)

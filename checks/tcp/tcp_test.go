@@ -83,12 +83,6 @@ func acceptingListener(t testing.TB) string {
 	return ln.Addr().String()
 }
 
-func run(c checks.Checker, timeout time.Duration) checks.Result {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	return c.Check(ctx)
-}
-
 func wantCritical(t *testing.T, res checks.Result, parts ...string) {
 	t.Helper()
 	if res.Verdict() != checks.StatusCritical {
@@ -249,3 +243,8 @@ func BenchmarkTCPCheck(b *testing.B) {
 		}
 	}
 }
+
+// Shared with every check type's tests (checks/checktest).
+var (
+	run = checktest.Run
+)

@@ -1,7 +1,6 @@
 package tlscheck
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -13,7 +12,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -76,35 +74,6 @@ func mustBuild(t testing.TB, body, baseDir string) *Checker {
 		t.Fatal("build returned a nil checker without an error")
 	}
 	return c.(*Checker)
-}
-
-// run runs a checker with a deadline, as the engine does.
-func run(c checks.Checker, timeout time.Duration) checks.Result {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	return c.Check(ctx)
-}
-
-// wantCritical fails unless the run was critical with an error containing every part.
-func wantCritical(t testing.TB, res checks.Result, parts ...string) {
-	t.Helper()
-	if res.Verdict() != checks.StatusCritical {
-		t.Fatalf("verdict %s (error %q), want critical", res.Verdict(), res.Error)
-	}
-	t.Logf("error: %s", res.Error)
-	for _, p := range parts {
-		if !strings.Contains(res.Error, p) {
-			t.Errorf("error %q does not contain %q", res.Error, p)
-		}
-	}
-}
-
-// wantPassing fails unless the run passed.
-func wantPassing(t testing.TB, res checks.Result) {
-	t.Helper()
-	if res.Verdict() != checks.StatusPassing {
-		t.Fatalf("verdict %s, error %q, detail %q; want passing", res.Verdict(), res.Error, res.Detail)
-	}
 }
 
 // wantDays fails unless expires_in_days is about want.
@@ -357,3 +326,10 @@ func closedAddr(t testing.TB) string {
 	_ = ln.Close()
 	return addr
 }
+
+// Shared with every check type's tests (checks/checktest).
+var (
+	run          = checktest.Run
+	wantCritical = checktest.WantCritical
+	wantPassing  = checktest.WantPassing
+)
