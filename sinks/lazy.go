@@ -1,0 +1,57 @@
+package sinks
+
+import (
+	"context"
+	"fmt"
+	"sync"
+)
+
+// Lazy returns a Sink that opens the real one on its first Write, and again
+// on the next Write after opening failed. A sink whose server is down when
+// the agent starts is thus not skipped: the Writer keeps its records queued
+// (spooled) and retries with backoff until Open succeeds.
+func Lazy(o Opener) Sink { return &lazy{opener: o} }
+
+type lazy struct {
+	opener Opener
+	mu     sync.Mutex // one Open at a time; guards s and closed
+	s      Sink
+	closed bool
+}
+
+func (l *lazy) sink(ctx context.Context) (Sink, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil, ErrWriterClosed
+	}
+	if l.s != nil {
+		return l.s, nil
+	}
+	s, err := l.opener.Open(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("opening: %w", err)
+	}
+	l.s = s
+	return s, nil
+}
+
+// Write opens the sink if it is not open, and writes the batch to it.
+func (l *lazy) Write(ctx context.Context, batch []Record) error {
+	s, err := l.sink(ctx)
+	if err != nil {
+		return err
+	}
+	return s.Write(ctx, batch)
+}
+
+// Close closes the sink if it was opened.
+func (l *lazy) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	if l.s == nil {
+		return nil
+	}
+	return l.s.Close()
+}
