@@ -28,24 +28,37 @@ const (
 	MaxHistoryLimit     = 10000
 )
 
-// route is one endpoint.
+// route is one endpoint: a handler per method it answers.
 type route struct {
-	// method is GET (which admits HEAD too) or POST.
-	method string
+	// get answers GET and HEAD; post answers POST. A nil one is not allowed.
+	get, post http.HandlerFunc
 	// public endpoints need no token.
 	public bool
-	h      http.HandlerFunc
+	// full endpoints need the full token for every method, GET included:
+	// their answers hold secrets (the gossip keys).
+	full bool
 }
 
-func (rt route) allows(method string) bool {
-	return method == rt.method || (rt.method == http.MethodGet && method == http.MethodHead)
+// handler returns the route's handler for method, or nil.
+func (rt route) handler(method string) http.HandlerFunc {
+	switch method {
+	case http.MethodGet, http.MethodHead:
+		return rt.get
+	case http.MethodPost:
+		return rt.post
+	}
+	return nil
 }
 
 func (rt route) allow() string {
-	if rt.method == http.MethodGet {
-		return "GET, HEAD"
+	var methods []string
+	if rt.get != nil {
+		methods = append(methods, "GET", "HEAD")
 	}
-	return rt.method
+	if rt.post != nil {
+		methods = append(methods, "POST")
+	}
+	return strings.Join(methods, ", ")
 }
 
 // routes builds the API's handler. Routing is by exact path, so that every
@@ -53,19 +66,20 @@ func (rt route) allow() string {
 // anything else: without a valid token even an unknown path gets 401.
 func (s *Server) routes(reg *prometheus.Registry) http.Handler {
 	table := map[string]route{
-		"/v1/status":       {method: http.MethodGet, h: s.handleStatus},
-		"/v1/status/local": {method: http.MethodGet, h: s.handleLocal},
-		"/v1/members":      {method: http.MethodGet, h: s.handleMembers},
-		"/v1/history":      {method: http.MethodGet, h: s.handleHistory},
-		"/v1/reload":       {method: http.MethodPost, h: s.handleReload},
-		"/healthz":         {method: http.MethodGet, public: true, h: s.handleHealthz},
+		"/v1/status":       {get: s.handleStatus},
+		"/v1/status/local": {get: s.handleLocal},
+		"/v1/members":      {get: s.handleMembers},
+		"/v1/history":      {get: s.handleHistory},
+		"/v1/reload":       {post: s.handleReload},
+		"/v1/keyring":      {get: s.handleKeyringList, post: s.handleKeyringOp, full: true},
+		"/healthz":         {get: s.handleHealthz, public: true},
 	}
 	if reg != nil {
 		metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 			ErrorLog:      s.log.Named("metrics").StandardLogger(nil),
 			ErrorHandling: promhttp.ContinueOnError,
 		})
-		table["/metrics"] = route{method: http.MethodGet, h: metrics.ServeHTTP}
+		table["/metrics"] = route{get: metrics.ServeHTTP}
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -92,16 +106,17 @@ func (s *Server) dispatch(table map[string]route, w http.ResponseWriter, r *http
 		writeError(w, http.StatusNotFound, "not found")
 		return
 	}
-	if !rt.allows(r.Method) {
+	h := rt.handler(r.Method)
+	if h == nil {
 		w.Header().Set("Allow", rt.allow())
 		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
 		return
 	}
-	if rt.method != http.MethodGet && g != grantFull {
+	if (r.Method == http.MethodPost || rt.full) && g != grantFull {
 		writeError(w, http.StatusForbidden, "forbidden")
 		return
 	}
-	rt.h(w, r)
+	h(w, r)
 }
 
 // statusRecorder remembers the answer's status code for the request log.

@@ -1,6 +1,7 @@
 // Package api serves the agent's HTTP API (spec/API.md): the status
-// document, members, history, reload, /healthz and /metrics, with bearer
-// token auth and optional TLS.
+// document, members, history, reload, the gossip keyring, /healthz and
+// /metrics, with bearer token auth and optional TLS; and a small Client of
+// it, for the CLI.
 //
 // The package knows nothing of the scheduler, the mesh or the history file:
 // the agent hands it a Backend.
