@@ -20,6 +20,8 @@ const (
 	DefaultQueueFactor = 10
 	DefaultMinBackoff  = 500 * time.Millisecond
 	DefaultMaxBackoff  = 30 * time.Second
+	// DefaultDeadLetterMax is the default bound of the dead-letter file.
+	DefaultDeadLetterMax = 16 << 20
 )
 
 var (
@@ -34,6 +36,15 @@ var (
 // has stored them, so that a queue kept on disk can hold them across a crash.
 // Push is called from the scheduler's goroutine, the rest from the Writer's,
 // so an implementation must be safe for concurrent use.
+//
+// The Writer also uses what a queue can tell beyond this (sinks/spool can):
+//
+//	Durable() bool   // records survive Close and a crash: not dropped at Close
+//	Bytes() int64    // size on disk, for WriterStats.SpoolBytes
+//	Dropped() uint64 // records the queue dropped itself (at its bound)
+//
+// A queue that drops records itself should make Ack(n) after a Peek
+// acknowledge exactly the records that Peek returned.
 type Queue interface {
 	// Push appends a record; ErrQueueFull when there is no room. It must not
 	// block for long: it runs on the scheduler's goroutine.
@@ -141,8 +152,16 @@ type WriterOptions struct {
 	// when Queue is set.
 	QueueSize int
 	// Queue replaces the in-memory queue, for instance with one kept on
-	// disk. The Writer closes it.
+	// disk (sinks/spool). The Writer closes it.
 	Queue Queue
+	// DeadLetter is the file that records the sink rejects as bad (see
+	// Reject) are appended to, as JSON lines, so that they do not block the
+	// queue. Empty: rejected records are dropped, counted and logged.
+	DeadLetter string
+	// DeadLetterMax bounds the dead-letter file: when a line would take it
+	// past this, it is renamed to DeadLetter+".1", replacing the previous
+	// one, and a new file started. Default DefaultDeadLetterMax.
+	DeadLetterMax int64
 	// MinBackoff and MaxBackoff bound the wait before retrying a failed
 	// batch; it doubles from MinBackoff up to MaxBackoff, with jitter.
 	// Defaults DefaultMinBackoff and DefaultMaxBackoff.
@@ -158,8 +177,15 @@ type WriterStats struct {
 	// Delivered counts the records the sink has stored.
 	Delivered uint64
 	// Dropped counts the records lost: refused by a full queue or after
-	// Close, or still queued when Close gave up.
+	// Close, dropped by the queue at its bound, rejected by the sink with no
+	// dead-letter file to go to, or, unless the queue is durable, still
+	// queued when Close gave up.
 	Dropped uint64
+	// DeadLettered counts the records the sink rejected and that went to the
+	// dead-letter file.
+	DeadLettered uint64
+	// SpoolBytes is the queue's size on disk; 0 for a queue in memory.
+	SpoolBytes uint64
 	// Retries counts the Writes that repeated a failed batch.
 	Retries uint64
 	// Failures counts the Writes that failed.
@@ -171,7 +197,10 @@ type WriterStats struct {
 
 // Writer feeds one Sink in batches from its own goroutine, so that a slow or
 // failing sink never holds up the scheduler: Enqueue never blocks, and
-// records that find the queue full are dropped and counted.
+// records that find the queue full are dropped and counted. A failed batch
+// is retried, in order, with backoff; a batch the sink rejects as bad is
+// split until the bad records are found, and those go to the dead-letter
+// file.
 //
 // The owner starts the goroutine and stops it:
 //
@@ -191,6 +220,8 @@ type Writer struct {
 	minBackoff time.Duration
 	maxBackoff time.Duration
 	log        hclog.Logger
+	durable    bool
+	dead       deadLetters // only Run's goroutine, or Close after it, uses it
 
 	// accept guards closed: Enqueue holds it shared while it pushes, so no
 	// record slips into the queue after Close has started flushing.
@@ -206,7 +237,10 @@ type Writer struct {
 	stop chan struct{} // closed by Close
 	done chan struct{} // closed when Run returns
 
-	delivered, dropped, retries, failures atomic.Uint64
+	delivered, dropped, retries, failures, deadLettered atomic.Uint64
+	// pushErr is the last error of Queue.Push other than ErrQueueFull, for
+	// the log.
+	pushErr atomic.Pointer[string]
 	// droppedLogged is how many drops the log has already reported; only
 	// Run's goroutine (or Close after it) touches it.
 	droppedLogged uint64
@@ -241,7 +275,16 @@ func NewWriter(s Sink, opts WriterOptions) *Writer {
 	if opts.Name != "" {
 		log = log.With("sink", opts.Name)
 	}
+	if opts.DeadLetterMax <= 0 {
+		opts.DeadLetterMax = DefaultDeadLetterMax
+	}
+	durable := false
+	if d, ok := q.(interface{ Durable() bool }); ok {
+		durable = d.Durable()
+	}
 	return &Writer{
+		durable:    durable,
+		dead:       deadLetters{path: opts.DeadLetter, max: opts.DeadLetterMax, sink: opts.Name},
 		sink:       s,
 		q:          q,
 		name:       opts.Name,
@@ -269,6 +312,10 @@ func (w *Writer) Enqueue(r Record) bool {
 	if err := w.q.Push(r); err != nil {
 		// Enqueue runs on the scheduler's goroutine, so the drop is logged
 		// later, by Run.
+		if !errors.Is(err, ErrQueueFull) {
+			msg := err.Error()
+			w.pushErr.Store(&msg)
+		}
 		w.dropped.Add(1)
 		return false
 	}
@@ -283,10 +330,10 @@ func (w *Writer) Enqueue(r Record) bool {
 
 // Run writes queued records to the sink until ctx is done or Close is
 // called: a full batch at once, anything queued every FlushInterval. A
-// failed Write is retried, the same batch in the same order, with
-// exponential backoff, while Enqueue goes on accepting records. Run does not
-// flush on return; Close does. It returns ErrWriterClosed after Close, and
-// an error when called twice.
+// failed Write is retried from the same oldest record, in the same order,
+// with exponential backoff, while Enqueue goes on accepting records. Run
+// does not flush on return; Close does. It returns ErrWriterClosed after
+// Close, and an error when called twice.
 func (w *Writer) Run(ctx context.Context) error {
 	w.mu.Lock()
 	w.accept.RLock()
@@ -317,9 +364,9 @@ func (w *Writer) Run(ctx context.Context) error {
 		case <-w.stop:
 			return nil
 		case <-w.full:
-			_ = w.flush(ctx, w.stop, true)
+			_ = w.flush(ctx, w.stop, true, false)
 		case <-tick.C:
-			_ = w.flush(ctx, w.stop, false)
+			_ = w.flush(ctx, w.stop, false, false)
 		}
 		w.logDrops()
 	}
@@ -328,7 +375,10 @@ func (w *Writer) Run(ctx context.Context) error {
 // Close stops accepting records, waits for Run to return, writes what is
 // queued and closes the sink and the queue. ctx bounds the whole: when it
 // ends, an in-flight Write is cancelled and what is left is dropped and
-// counted. Calling Close again does nothing.
+// counted. With a durable queue, what is left stays in it for the next
+// start instead, not counted as dropped, and a failed Write is not retried:
+// the records are safe, and the agent's shutdown should not wait for a sink
+// that is down. Calling Close again does nothing.
 func (w *Writer) Close(ctx context.Context) error {
 	w.accept.Lock()
 	if w.closed {
@@ -353,14 +403,22 @@ func (w *Writer) Close(ctx context.Context) error {
 
 	var errs []error
 	// No stop channel: only ctx ends the final flush's retries.
-	if err := w.flush(ctx, nil, false); err != nil {
+	err := w.flush(ctx, nil, false, w.durable)
+	if err != nil && !w.durable {
 		errs = append(errs, err)
 	}
 	if left := w.q.Len(); left > 0 {
-		w.dropped.Add(uint64(left))
-		errs = append(errs, fmt.Errorf("%d record(s) not delivered", left))
+		if w.durable {
+			w.log.Info("records kept in the spool for the next start", "records", left, "error", err)
+		} else {
+			w.dropped.Add(uint64(left))
+			errs = append(errs, fmt.Errorf("%d record(s) not delivered", left))
+		}
 	}
 	w.logDrops()
+	if err := w.dead.close(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := w.sink.Close(); err != nil {
 		errs = append(errs, err)
 	}
@@ -381,24 +439,41 @@ func (w *Writer) Stats() WriterStats {
 	w.mu.Lock()
 	last := w.lastErr
 	w.mu.Unlock()
-	return WriterStats{
-		Queued:    uint64(w.q.Len()),
-		Delivered: w.delivered.Load(),
-		Dropped:   w.dropped.Load(),
-		Retries:   w.retries.Load(),
-		Failures:  w.failures.Load(),
-		LastError: last,
+	st := WriterStats{
+		Queued:       uint64(w.q.Len()),
+		Delivered:    w.delivered.Load(),
+		Dropped:      w.totalDropped(),
+		DeadLettered: w.deadLettered.Load(),
+		Retries:      w.retries.Load(),
+		Failures:     w.failures.Load(),
+		LastError:    last,
 	}
+	if b, ok := w.q.(interface{ Bytes() int64 }); ok {
+		st.SpoolBytes = uint64(max(b.Bytes(), 0))
+	}
+	return st
+}
+
+// totalDropped is the writer's drops and the queue's own.
+func (w *Writer) totalDropped() uint64 {
+	n := w.dropped.Load()
+	if d, ok := w.q.(interface{ Dropped() uint64 }); ok {
+		n += d.Dropped()
+	}
+	return n
 }
 
 // flush delivers queued records in batches: only full batches when
-// fullOnly, else everything. It returns early, with the error, when ctx is
-// done, stop is closed, or the queue fails; the undelivered batch stays at
-// the head of the queue.
-func (w *Writer) flush(ctx context.Context, stop <-chan struct{}, fullOnly bool) error {
-	for {
+// fullOnly, else everything. A failed Write is retried after a backoff,
+// from the same oldest record (the batch is read again: a durable queue may
+// have dropped its head at the bound meanwhile), so nothing is reordered or
+// skipped; with once, the first failure ends the flush instead. It returns
+// early, with the error, when ctx is done, stop is closed, or the queue
+// fails; what is not delivered stays at the head of the queue.
+func (w *Writer) flush(ctx context.Context, stop <-chan struct{}, fullOnly, once bool) error {
+	for attempt := 0; ; {
 		n := w.q.Len()
-		if n == 0 || (fullOnly && n < w.batch) {
+		if n == 0 || (fullOnly && attempt == 0 && n < w.batch) {
 			return nil
 		}
 		if err := ctx.Err(); err != nil {
@@ -417,42 +492,34 @@ func (w *Writer) flush(ctx context.Context, stop <-chan struct{}, fullOnly bool)
 		if len(batch) == 0 {
 			return nil
 		}
-		if err := w.deliver(ctx, stop, batch); err != nil {
-			return err
-		}
-		if err := w.q.Ack(len(batch)); err != nil {
-			// The batch is stored but may be written again: a duplicate
-			// rather than a loss.
-			w.log.Error("removing a delivered batch from the queue failed", "error", err)
-			return fmt.Errorf("removing a delivered batch from the queue: %w", err)
-		}
-	}
-}
-
-// deliver writes batch until the sink takes it, waiting between attempts,
-// and returns an error only when ctx is done or stop is closed first.
-func (w *Writer) deliver(ctx context.Context, stop <-chan struct{}, batch []Record) error {
-	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			w.retries.Add(1)
 		}
-		err := w.sink.Write(ctx, batch)
+		dead := w.deadLettered.Load()
+		done, err := w.write(ctx, batch)
+		if k := w.deadLettered.Load() - dead; k > 0 {
+			w.log.Warn("the sink rejected records; moved to the dead-letter file", "records", k, "file", w.dead.path, "error", w.dead.lastErr)
+		}
+		if done > 0 {
+			if err := w.q.Ack(done); err != nil {
+				// The records are stored but may be written again: a
+				// duplicate rather than a loss.
+				w.log.Error("removing delivered records from the queue failed", "error", err)
+				return fmt.Errorf("removing delivered records from the queue: %w", err)
+			}
+		}
 		if err == nil {
-			w.delivered.Add(uint64(len(batch)))
-			w.mu.Lock()
-			w.lastErr = ""
-			w.mu.Unlock()
 			if attempt > 0 {
 				w.log.Info("sink writes again", "records", len(batch), "retries", attempt)
 			}
-			return nil
+			attempt = 0
+			continue
 		}
-		w.failures.Add(1)
-		w.mu.Lock()
-		w.lastErr = err.Error()
-		w.mu.Unlock()
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if once {
+			return err
 		}
 		wait := w.backoff(attempt)
 		if attempt == 0 {
@@ -460,6 +527,7 @@ func (w *Writer) deliver(ctx context.Context, stop <-chan struct{}, batch []Reco
 		} else {
 			w.log.Debug("sink write failed again", "records", len(batch), "attempt", attempt+1, "error", err, "retry_in", wait)
 		}
+		attempt++
 		w.logDrops()
 		t := time.NewTimer(wait)
 		select {
@@ -472,6 +540,58 @@ func (w *Writer) deliver(ctx context.Context, stop <-chan struct{}, batch []Reco
 			return ErrWriterClosed
 		}
 	}
+}
+
+// write writes batch once, and returns how many of its first records are
+// done with (delivered, or rejected and dead-lettered) and the error that
+// stopped it. When the sink rejects the batch as bad, the halves are written
+// in turn, down to single records, so that the good records of a batch are
+// delivered, in order, and only the bad ones go to the dead-letter file: a
+// bad record costs about 2·log2(batch) more Writes.
+func (w *Writer) write(ctx context.Context, batch []Record) (int, error) {
+	err := w.sink.Write(ctx, batch)
+	if err == nil {
+		w.delivered.Add(uint64(len(batch)))
+		w.mu.Lock()
+		w.lastErr = ""
+		w.mu.Unlock()
+		return len(batch), nil
+	}
+	w.failures.Add(1)
+	w.mu.Lock()
+	w.lastErr = err.Error()
+	w.mu.Unlock()
+	if !IsRejected(err) || ctx.Err() != nil {
+		return 0, err
+	}
+	if len(batch) == 1 {
+		w.deadLetter(batch[0], err)
+		return 1, nil
+	}
+	mid := len(batch) / 2
+	done, err := w.write(ctx, batch[:mid])
+	if err != nil {
+		return done, err
+	}
+	more, err := w.write(ctx, batch[mid:])
+	return done + more, err
+}
+
+// deadLetter appends a rejected record to the dead-letter file. A record
+// that cannot go there (no file set, or the write failed) is dropped and
+// counted: retrying it would block the queue for good.
+func (w *Writer) deadLetter(r Record, cause error) {
+	if w.dead.path == "" {
+		w.dropped.Add(1)
+		w.log.Error("the sink rejected a record and no dead-letter file is set: dropped", "check", r.Check, "id", r.ID(), "error", cause)
+		return
+	}
+	if err := w.dead.write(r, cause, time.Now()); err != nil {
+		w.dropped.Add(1)
+		w.log.Error("writing the dead-letter file failed: the rejected record is dropped", "file", w.dead.path, "check", r.Check, "id", r.ID(), "error", err)
+		return
+	}
+	w.deadLettered.Add(1)
 }
 
 // backoff is the wait after the attempt-th failure (from 0): MinBackoff
@@ -491,10 +611,14 @@ func (w *Writer) backoff(attempt int) time.Duration {
 // logDrops logs the records dropped since it last did, at most once per
 // call, so that a full queue gives one line per flush and not one per record.
 func (w *Writer) logDrops() {
-	n := w.dropped.Load()
+	n := w.totalDropped()
 	if n == w.droppedLogged {
 		return
 	}
-	w.log.Warn("sink queue full: records dropped", "dropped", n-w.droppedLogged, "dropped_total", n, "queued", w.q.Len())
+	args := []any{"dropped", n - w.droppedLogged, "dropped_total", n, "queued", w.q.Len()}
+	if e := w.pushErr.Swap(nil); e != nil {
+		args = append(args, "error", *e)
+	}
+	w.log.Warn("sink records dropped", args...)
 	w.droppedLogged = n
 }

@@ -2,8 +2,12 @@ package sinks_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"math"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -14,6 +18,7 @@ import (
 	"time"
 
 	"github.com/satellite-hq/satellite/sinks"
+	"github.com/satellite-hq/satellite/sinks/spool"
 	"github.com/satellite-hq/satellite/sinks/sqlite"
 )
 
@@ -513,5 +518,313 @@ func TestMemoryQueue(t *testing.T) {
 	}
 	if got, _ := q.Peek(1); got != nil {
 		t.Errorf("Peek on empty = %v", got)
+	}
+}
+
+// idSink records the IDs and checks of what it stores. It fails every Write
+// while failing is set, and rejects (sinks.Reject) every batch holding a
+// record whose check is in bad, as InfluxDB rejects a whole batch for one
+// point with a conflicting field type.
+type idSink struct {
+	failing atomic.Bool
+	bad     map[string]bool
+
+	mu     sync.Mutex
+	ids    []string
+	checks []string
+	writes int
+}
+
+func (s *idSink) Write(_ context.Context, batch []sinks.Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.writes++
+	if s.failing.Load() {
+		return errInjected
+	}
+	for _, r := range batch {
+		if s.bad[r.Check] {
+			return sinks.Reject(fmt.Errorf("field type conflict in %s", r.Check))
+		}
+	}
+	for _, r := range batch {
+		s.ids = append(s.ids, r.ID())
+		s.checks = append(s.checks, r.Check)
+	}
+	return nil
+}
+
+func (s *idSink) Close() error { return nil }
+
+func (s *idSink) stored() ([]string, []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.ids), slices.Clone(s.checks)
+}
+
+func ids(from, to int) []string {
+	var out []string
+	for i := from; i < to; i++ {
+		out = append(out, rec(i).ID())
+	}
+	return out
+}
+
+func openSpool(t *testing.T, dir string, max int64) *spool.Spool {
+	t.Helper()
+	s, err := spool.Open(spool.Options{Dir: dir, MaxBytes: max, SegmentBytes: 8 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// TestWriterSpoolOutage: a sink down for a while, with a real spool behind
+// the writer; when it comes back, every record arrives once, in order.
+func TestWriterSpoolOutage(t *testing.T) {
+	noLeaks(t)
+	s := &idSink{}
+	s.failing.Store(true)
+	sp := openSpool(t, t.TempDir(), 0)
+	w := sinks.NewWriter(s, sinks.WriterOptions{
+		BatchSize: 50, FlushInterval: 2 * time.Millisecond, Queue: sp,
+		MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
+	})
+	start(t, w)
+
+	enqueue(t, w, 0, 1000)
+	eventually(t, "retries", func() bool { return w.Stats().Retries >= 3 })
+	st := w.Stats()
+	if st.Delivered != 0 || st.Queued != 1000 || st.SpoolBytes == 0 || st.SpoolBytes != uint64(sp.Bytes()) {
+		t.Fatalf("stats while down = %+v", st)
+	}
+	enqueue(t, w, 1000, 2000) // the outage goes on
+	s.failing.Store(false)
+	eventually(t, "delivery after the outage", func() bool { return w.Stats().Delivered == 2000 })
+	gotIDs, _ := s.stored()
+	if !slices.Equal(gotIDs, ids(0, 2000)) {
+		t.Errorf("stored %d records, want the 2000 once each in order", len(gotIDs))
+	}
+	closeWriter(t, w)
+	if st := w.Stats(); st.Dropped != 0 || st.Queued != 0 || st.DeadLettered != 0 {
+		t.Errorf("stats = %+v", st)
+	}
+}
+
+// TestWriterDeadLetter: batches holding bad records are rejected whole; the
+// writer finds the bad records, moves them to the dead-letter file, and
+// delivers the rest, in order.
+func TestWriterDeadLetter(t *testing.T) {
+	bad := map[string]bool{name(3): true, name(40): true, name(41): true, name(99): true}
+	for _, q := range []string{"memory", "spool"} {
+		t.Run(q, func(t *testing.T) {
+			noLeaks(t)
+			dir := t.TempDir()
+			dl := filepath.Join(dir, "dead", "letters.jsonl")
+			s := &idSink{bad: bad}
+			opts := sinks.WriterOptions{Name: "test.dl", BatchSize: 25, FlushInterval: time.Millisecond, DeadLetter: dl}
+			if q == "spool" {
+				opts.Queue = openSpool(t, filepath.Join(dir, "spool"), 0)
+			}
+			w := sinks.NewWriter(s, opts)
+			start(t, w)
+			enqueue(t, w, 0, 100)
+			eventually(t, "the good records", func() bool { return w.Stats().Delivered == 96 })
+			_, got := s.stored()
+			var want []string
+			for i := range 100 {
+				if !bad[name(i)] {
+					want = append(want, name(i))
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("stored %v", got)
+			}
+			closeWriter(t, w)
+			if st := w.Stats(); st.DeadLettered != 4 || st.Dropped != 0 || st.Queued != 0 {
+				t.Errorf("stats = %+v", st)
+			}
+
+			letters := readDeadLetters(t, dl)
+			if len(letters) != 4 {
+				t.Fatalf("%d dead letters, want 4", len(letters))
+			}
+			for k, i := range []int{3, 40, 41, 99} {
+				d := letters[k]
+				if d.Record.Check != name(i) || d.Record.ID != rec(i).ID() || d.Sink != "test.dl" ||
+					!strings.Contains(d.Error, "field type conflict in "+name(i)) || time.Since(d.Time) > time.Minute ||
+					!d.Record.Time.Equal(rec(i).Time) {
+					t.Errorf("dead letter %d = %+v", k, d)
+				}
+			}
+		})
+	}
+}
+
+func readDeadLetters(t *testing.T, path string) []sinks.DeadLetter {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []sinks.DeadLetter
+	for _, line := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
+		var d sinks.DeadLetter
+		if err := json.Unmarshal([]byte(line), &d); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// TestWriterDeadLetterBounds: the dead-letter file is rotated at its bound,
+// and with no file the rejected records are dropped and counted.
+func TestWriterDeadLetterBounds(t *testing.T) {
+	bad := map[string]bool{}
+	for i := range 200 {
+		bad[name(i)] = true
+	}
+	dl := filepath.Join(t.TempDir(), "dl.jsonl")
+	w := sinks.NewWriter(&idSink{bad: bad}, sinks.WriterOptions{BatchSize: 10, QueueSize: 200, DeadLetter: dl, DeadLetterMax: 8 << 10})
+	enqueue(t, w, 0, 200)
+	closeWriter(t, w)
+	if st := w.Stats(); st.DeadLettered != 200 {
+		t.Errorf("stats = %+v", st)
+	}
+	cur, old := readDeadLetters(t, dl), readDeadLetters(t, dl+".1")
+	for _, p := range []string{dl, dl + ".1"} {
+		if fi, err := os.Stat(p); err != nil || fi.Size() > 8<<10 {
+			t.Errorf("%s: %v, %d bytes over the 8 KiB bound", p, err, fi.Size())
+		}
+	}
+	// The newest are kept, in order, across the two files.
+	all := append(old, cur...)
+	if all[len(all)-1].Record.Check != name(199) || len(old) == 0 {
+		t.Errorf("newest dead letter %s, %d in the rotated file", all[len(all)-1].Record.Check, len(old))
+	}
+	for k := 1; k < len(all); k++ {
+		if all[k].Record.Check != name(200-len(all)+k) {
+			t.Fatalf("dead letter %d is %s", k, all[k].Record.Check)
+		}
+	}
+
+	// No dead-letter file: dropped, counted.
+	w = sinks.NewWriter(&idSink{bad: bad}, sinks.WriterOptions{BatchSize: 10})
+	enqueue(t, w, 0, 20)
+	closeWriter(t, w)
+	if st := w.Stats(); st.Dropped != 20 || st.DeadLettered != 0 {
+		t.Errorf("stats without a dead-letter file = %+v", st)
+	}
+}
+
+func TestDeadLetterNonFinite(t *testing.T) {
+	dl := filepath.Join(t.TempDir(), "dl.jsonl")
+	w := sinks.NewWriter(&idSink{bad: map[string]bool{name(0): true}}, sinks.WriterOptions{DeadLetter: dl})
+	r := rec(0)
+	r.Metrics = map[string]float64{"nan": math.NaN(), "up": math.Inf(1), "down": math.Inf(-1), "x": 1.5}
+	w.Enqueue(r)
+	closeWriter(t, w)
+	got := readDeadLetters(t, dl)
+	want := map[string]any{"nan": "NaN", "up": "+Inf", "down": "-Inf", "x": 1.5}
+	if len(got) != 1 || !maps.Equal(got[0].Record.Metrics, want) {
+		t.Errorf("dead letters = %+v", got)
+	}
+}
+
+// TestWriterCloseKeepsSpool: Close with the sink down leaves the records in
+// the spool, not dropped, and without waiting out retries; the next writer
+// delivers them.
+func TestWriterCloseKeepsSpool(t *testing.T) {
+	noLeaks(t)
+	dir := t.TempDir()
+	s := &idSink{}
+	s.failing.Store(true)
+	w := sinks.NewWriter(s, sinks.WriterOptions{BatchSize: 10, FlushInterval: time.Millisecond, Queue: openSpool(t, dir, 0), MinBackoff: time.Hour})
+	start(t, w)
+	enqueue(t, w, 0, 35)
+	eventually(t, "a failure", func() bool { return w.Stats().Failures >= 1 })
+	began := time.Now()
+	closeWriter(t, w)
+	if d := time.Since(began); d > 5*time.Second {
+		t.Errorf("Close took %s", d)
+	}
+	if st := w.Stats(); st.Dropped != 0 || st.Queued != 35 {
+		t.Errorf("stats after Close = %+v, want 35 queued and none dropped", st)
+	}
+
+	s.failing.Store(false)
+	w = sinks.NewWriter(s, sinks.WriterOptions{BatchSize: 10, Queue: openSpool(t, dir, 0)})
+	if st := w.Stats(); st.Queued != 35 {
+		t.Fatalf("reopened spool holds %d", st.Queued)
+	}
+	closeWriter(t, w)
+	if got, _ := s.stored(); !slices.Equal(got, ids(0, 35)) {
+		t.Errorf("delivered %d after the restart", len(got))
+	}
+}
+
+// TestWriterSpoolBound: with the sink down, the spool's bound drops the
+// oldest records; the writer's stats count them, and Enqueue still accepts.
+func TestWriterSpoolBound(t *testing.T) {
+	noLeaks(t)
+	sp := openSpool(t, t.TempDir(), 64<<10)
+	s := &idSink{}
+	w := sinks.NewWriter(s, sinks.WriterOptions{BatchSize: 100, Queue: sp}) // not running
+	const n = 5000
+	enqueue(t, w, 0, n)
+	st := w.Stats()
+	if st.Dropped == 0 || st.Dropped != sp.Dropped() || st.Queued+st.Dropped != n || st.SpoolBytes > 64<<10 {
+		t.Fatalf("stats = %+v (spool dropped %d)", st, sp.Dropped())
+	}
+	kept := int(st.Queued)
+	closeWriter(t, w) // delivers what is kept
+	if got, _ := s.stored(); !slices.Equal(got, ids(n-kept, n)) {
+		t.Errorf("delivered %d, want the newest %d in order", len(got), kept)
+	}
+}
+
+// TestWriterSpoolBoundDuringOutage: the sink is down long enough for the
+// spool to drop at its bound, while the writer retries a batch the bound
+// drops under it. When the sink is back, what it gets is in order, without
+// duplicates, and delivered + dropped adds up to what was enqueued.
+func TestWriterSpoolBoundDuringOutage(t *testing.T) {
+	noLeaks(t)
+	s := &idSink{}
+	s.failing.Store(true)
+	sp := openSpool(t, t.TempDir(), 32<<10)
+	w := sinks.NewWriter(s, sinks.WriterOptions{
+		BatchSize: 40, FlushInterval: time.Millisecond, Queue: sp,
+		MinBackoff: time.Millisecond, MaxBackoff: 3 * time.Millisecond,
+	})
+	start(t, w)
+	const n = 3000
+	for i := range n {
+		if !w.Enqueue(rec(i)) {
+			t.Fatalf("Enqueue(%d) refused", i)
+		}
+		if i%100 == 0 {
+			time.Sleep(time.Millisecond) // let the writer retry in between
+		}
+	}
+	if st := w.Stats(); st.Dropped == 0 || st.Retries == 0 {
+		t.Fatalf("stats = %+v; want drops at the bound while retrying", st)
+	}
+	s.failing.Store(false)
+	eventually(t, "the spool to drain", func() bool { return w.Stats().Queued == 0 })
+	closeWriter(t, w)
+	st := w.Stats()
+	_, got := s.stored()
+	if st.Delivered+st.Dropped != n || uint64(len(got)) != st.Delivered {
+		t.Errorf("delivered %d + dropped %d != %d enqueued (sink has %d)", st.Delivered, st.Dropped, n, len(got))
+	}
+	for k := 1; k < len(got); k++ {
+		if got[k] <= got[k-1] {
+			t.Fatalf("%s after %s", got[k], got[k-1])
+		}
+	}
+	if len(got) == 0 || got[len(got)-1] != name(n-1) {
+		t.Errorf("the newest record was not delivered")
 	}
 }
