@@ -23,6 +23,7 @@ import (
 	"github.com/satellite-hq/satellite/dsl"
 	"github.com/satellite-hq/satellite/engine"
 	"github.com/satellite-hq/satellite/sinks"
+	"github.com/satellite-hq/satellite/sinks/spool"
 	"github.com/satellite-hq/satellite/sinks/sqlite"
 )
 
@@ -267,23 +268,36 @@ func (a *Agent) openHistory(ctx context.Context, cfg *dsl.Config) error {
 		return fmt.Errorf("opening the history: %w", err)
 	}
 	a.history = db
-	a.histW = sinks.NewWriter(db, sinks.WriterOptions{Name: "history", BatchSize: 1000, FlushInterval: time.Second, QueueSize: 100000, Logger: a.log.Named("history")})
-	a.start(a.histW)
+	// The history is spooled like any sink, so that a kill -9 loses none
+	// of the results accepted before it.
+	dir := filepath.Join(cfg.Agent.DataDir, "spool", "history")
+	sp, err := spool.Open(spool.Options{Dir: dir, MaxBytes: engine.DefaultSpoolMax, Logger: a.log.Named("spool").With("sink", "history")})
+	if err != nil {
+		_ = db.Close()
+		return fmt.Errorf("opening the history's spool: %w", err)
+	}
+	a.histW = sinks.NewWriter(db, sinks.WriterOptions{Name: "history", BatchSize: 1000, FlushInterval: time.Second, Queue: sp, Logger: a.log.Named("history")})
+	a.start(a.histW, a.log.Named("history"))
 	a.log.Info("history", "path", path)
 	return nil
 }
 
-func (a *Agent) start(w *sinks.Writer) {
+// start runs w until the agent stops; the sink finds log in its context
+// (sinks that open lazily, such as plugins, log through it).
+func (a *Agent) start(w *sinks.Writer, log hclog.Logger) {
+	ctx := hclog.WithContext(a.runCtx, log)
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		_ = w.Run(a.runCtx)
+		_ = w.Run(ctx)
 	}()
 }
 
 // openSinks opens the plan's sinks that are not open yet, and closes the
-// ones the plan no longer has or changed. A sink that fails to open is
-// logged and skipped; the checks run anyway.
+// ones the plan no longer has or changed. Each sink gets a Writer over its
+// own spool under agent.data_dir/spool/TYPE.NAME, so results are kept from
+// the moment they are accepted. A sink that fails to open is logged and
+// opened again by its next write: its results wait in the spool meanwhile.
 func (a *Agent) openSinks(ctx context.Context, plan *engine.Plan) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -297,18 +311,19 @@ func (a *Agent) openSinks(ctx context.Context, plan *engine.Plan) {
 		if s.Opener == nil {
 			continue
 		}
-		sink, err := s.Opener.Open(ctx)
-		if err != nil {
-			a.log.Error("cannot open sink; its results are dropped until it is fixed and the config reloaded", "sink", s.Address, "error", a.cfg.Redact(err.Error()))
-			continue
-		}
+		// The old writer holds the spool's lock: close it first.
 		if old, ok := a.writers[s.Address]; ok {
 			a.closeWriter(old)
+			delete(a.writers, s.Address)
 		}
-		w := sinks.NewWriter(sink, sinks.WriterOptions{Name: s.Address, BatchSize: s.BatchSize, FlushInterval: s.FlushInterval, Logger: a.log.Named("sink")})
+		w, err := a.newSinkWriter(ctx, s)
+		if err != nil {
+			a.log.Error("cannot start sink; its results are dropped until it is fixed and the config reloaded", "sink", s.Address, "error", a.cfg.Redact(err.Error()))
+			continue
+		}
 		a.writers[s.Address] = &sinkWriter{sink: s, writer: w}
 		keep[s.Address] = true
-		a.start(w)
+		a.start(w, a.sinkLog(s))
 	}
 	for addr, w := range a.writers {
 		if !keep[addr] {
@@ -316,6 +331,32 @@ func (a *Agent) openSinks(ctx context.Context, plan *engine.Plan) {
 			delete(a.writers, addr)
 		}
 	}
+}
+
+// sinkOpenTimeout bounds the first open of a sink at start or reload.
+const sinkOpenTimeout = 10 * time.Second
+
+func (a *Agent) newSinkWriter(ctx context.Context, s *engine.Sink) (*sinks.Writer, error) {
+	dir := spool.Dir(a.cfg.Agent.DataDir, s.Type, s.Name)
+	log := a.sinkLog(s)
+	sp, err := spool.Open(spool.Options{Dir: dir, MaxBytes: s.SpoolMax, Logger: log.Named("spool")})
+	if err != nil {
+		return nil, err
+	}
+	sink := sinks.Lazy(s.Opener)
+	octx, cancel := context.WithTimeout(hclog.WithContext(ctx, log), sinkOpenTimeout)
+	defer cancel()
+	if err := sink.Open(octx); err != nil {
+		log.Error("cannot open sink; its results wait in its spool and it is opened again with backoff", "spool", dir, "error", a.cfg.Redact(err.Error()))
+	}
+	return sinks.NewWriter(sink, sinks.WriterOptions{
+		Name: s.Address, BatchSize: s.BatchSize, FlushInterval: s.FlushInterval,
+		Queue: sp, DeadLetter: filepath.Join(dir, spool.DeadLetterFile), Logger: log,
+	}), nil
+}
+
+func (a *Agent) sinkLog(s *engine.Sink) hclog.Logger {
+	return a.log.Named("sink").With("sink", s.Address)
 }
 
 // sameSink reports whether a reload left a sink's settings alone.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/satellite-hq/satellite/dsl"
 	"github.com/satellite-hq/satellite/engine"
+	"github.com/satellite-hq/satellite/sinks"
 	"github.com/satellite-hq/satellite/sinks/sqlite"
 )
 
@@ -151,48 +152,44 @@ func diagString(d *hcl.Diagnostic) string {
 type sinkCollector struct{ a *Agent }
 
 var (
-	sinkQueued    = prometheus.NewDesc("satellite_sink_queue_depth", "Records waiting to be delivered to the sink.", []string{"sink"}, nil)
-	sinkDelivered = prometheus.NewDesc("satellite_sink_delivered_total", "Records the sink has stored.", []string{"sink"}, nil)
-	sinkDropped   = prometheus.NewDesc("satellite_sink_dropped_total", "Records lost because the sink's queue was full.", []string{"sink"}, nil)
-	sinkRetries   = prometheus.NewDesc("satellite_sink_retries_total", "Writes that repeated a failed batch.", []string{"sink"}, nil)
-	sinkFailures  = prometheus.NewDesc("satellite_sink_failures_total", "Writes that failed.", []string{"sink"}, nil)
+	sinkQueued       = prometheus.NewDesc("satellite_sink_queue_depth", "Records waiting to be delivered to the sink.", []string{"sink"}, nil)
+	sinkSpoolBytes   = prometheus.NewDesc("satellite_sink_spool_bytes", "Size of the sink's on-disk spool.", []string{"sink"}, nil)
+	sinkDelivered    = prometheus.NewDesc("satellite_sink_delivered_total", "Records the sink has stored.", []string{"sink"}, nil)
+	sinkDropped      = prometheus.NewDesc("satellite_sink_dropped_total", "Records lost: the oldest dropped at the spool's bound, or refused by a full queue.", []string{"sink"}, nil)
+	sinkDeadLettered = prometheus.NewDesc("satellite_sink_dead_lettered_total", "Records the sink rejected as bad, moved to its dead-letter file.", []string{"sink"}, nil)
+	sinkRetries      = prometheus.NewDesc("satellite_sink_retries_total", "Writes that repeated a failed batch.", []string{"sink"}, nil)
+	sinkFailures     = prometheus.NewDesc("satellite_sink_failures_total", "Writes that failed.", []string{"sink"}, nil)
 )
 
 func (c *sinkCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{sinkQueued, sinkDelivered, sinkDropped, sinkRetries, sinkFailures} {
+	for _, d := range []*prometheus.Desc{sinkQueued, sinkSpoolBytes, sinkDelivered, sinkDropped, sinkDeadLettered, sinkRetries, sinkFailures} {
 		ch <- d
 	}
 }
 
 func (c *sinkCollector) Collect(ch chan<- prometheus.Metric) {
 	a := c.a
-	a.mu.RLock()
 	type named struct {
 		name string
-		st   func() (q, d, dr, r, f uint64)
+		w    *sinks.Writer
 	}
 	var ws []named
+	a.mu.RLock()
 	if a.histW != nil {
-		w := a.histW
-		ws = append(ws, named{"history", func() (uint64, uint64, uint64, uint64, uint64) {
-			s := w.Stats()
-			return s.Queued, s.Delivered, s.Dropped, s.Retries, s.Failures
-		}})
+		ws = append(ws, named{"history", a.histW})
 	}
 	for addr, sw := range a.writers {
-		w := sw.writer
-		ws = append(ws, named{addr, func() (uint64, uint64, uint64, uint64, uint64) {
-			s := w.Stats()
-			return s.Queued, s.Delivered, s.Dropped, s.Retries, s.Failures
-		}})
+		ws = append(ws, named{addr, sw.writer})
 	}
 	a.mu.RUnlock()
 	for _, w := range ws {
-		q, d, dr, r, f := w.st()
-		ch <- prometheus.MustNewConstMetric(sinkQueued, prometheus.GaugeValue, float64(q), w.name)
-		ch <- prometheus.MustNewConstMetric(sinkDelivered, prometheus.CounterValue, float64(d), w.name)
-		ch <- prometheus.MustNewConstMetric(sinkDropped, prometheus.CounterValue, float64(dr), w.name)
-		ch <- prometheus.MustNewConstMetric(sinkRetries, prometheus.CounterValue, float64(r), w.name)
-		ch <- prometheus.MustNewConstMetric(sinkFailures, prometheus.CounterValue, float64(f), w.name)
+		s := w.w.Stats()
+		ch <- prometheus.MustNewConstMetric(sinkQueued, prometheus.GaugeValue, float64(s.Queued), w.name)
+		ch <- prometheus.MustNewConstMetric(sinkSpoolBytes, prometheus.GaugeValue, float64(s.SpoolBytes), w.name)
+		ch <- prometheus.MustNewConstMetric(sinkDelivered, prometheus.CounterValue, float64(s.Delivered), w.name)
+		ch <- prometheus.MustNewConstMetric(sinkDropped, prometheus.CounterValue, float64(s.Dropped), w.name)
+		ch <- prometheus.MustNewConstMetric(sinkDeadLettered, prometheus.CounterValue, float64(s.DeadLettered), w.name)
+		ch <- prometheus.MustNewConstMetric(sinkRetries, prometheus.CounterValue, float64(s.Retries), w.name)
+		ch <- prometheus.MustNewConstMetric(sinkFailures, prometheus.CounterValue, float64(s.Failures), w.name)
 	}
 }
