@@ -2,5 +2,7 @@
 package all
 
 import (
-	_ "github.com/satellite-hq/satellite/sinks/sqlite" // sink "sqlite"
+	_ "github.com/satellite-hq/satellite/sinks/influxdb" // sink "influxdb"
+	_ "github.com/satellite-hq/satellite/sinks/plugin"   // sink "plugin"
+	_ "github.com/satellite-hq/satellite/sinks/sqlite"   // sink "sqlite"
 )
