@@ -55,9 +55,8 @@ type Sink struct {
 
 var _ sinks.Sink = (*Sink)(nil)
 
-// Open returns the sink, as OpenLogged does but without a logger: the agent
-// should call OpenLogged, so that a server that does not answer at start
-// shows in its log.
+// Open returns the sink, as OpenLogged does, with the logger of ctx
+// (hclog.WithContext), where the agent puts the sink's own logger.
 func (c *Config) Open(ctx context.Context) (sinks.Sink, error) {
 	return c.OpenLogged(ctx, hclog.FromContext(ctx))
 }
