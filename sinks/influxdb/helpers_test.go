@@ -3,23 +3,10 @@ package influxdb
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	stdlog "log"
-	"net"
-	"net/http"
-	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
-	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -27,6 +14,7 @@ import (
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 	"github.com/influxdata/influxdb-client-go/v2/api/query"
 
+	"github.com/satellite-hq/satellite/internal/influxtest"
 	"github.com/satellite-hq/satellite/internal/testenv"
 	"github.com/satellite-hq/satellite/sinks"
 )
@@ -37,57 +25,17 @@ func influxURL(t testing.TB) string {
 	return testenv.Need(t, testenv.InfluxURL, "InfluxDB 1.8")
 }
 
-var nonWord = regexp.MustCompile(`[^A-Za-z0-9]+`)
+// The private servers and the 1.x query API live in internal/influxtest,
+// shared with the agent's end-to-end tests.
+type influxd = influxtest.Server
 
-// newDatabase creates a database of the test's own on the server at base,
-// dropped when the test ends, and returns its name: tests never see each
-// other's points.
-func newDatabase(t testing.TB, base string) string {
-	t.Helper()
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	name := strings.ToLower(nonWord.ReplaceAllString(t.Name(), "_"))
-	if len(name) > 40 {
-		name = name[:40]
-	}
-	db := "t_" + name + "_" + hex.EncodeToString(b[:])
-	influxQL(t, base, "CREATE DATABASE "+db)
-	t.Cleanup(func() {
-		// The server may be a private one the test stopped already.
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = postQuery(ctx, base, "DROP DATABASE "+db)
-	})
-	return db
-}
-
-// influxQL runs an InfluxQL statement through the 1.x /query endpoint: the
-// v2 API has no way to create a database on 1.8.
-func influxQL(t testing.TB, base, q string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := postQuery(ctx, base, q); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func postQuery(ctx context.Context, base, q string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/query", strings.NewReader(url.Values{"q": {q}}.Encode()))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s: %w", q, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK || bytes.Contains(body, []byte(`"error"`)) {
-		return fmt.Errorf("%s: HTTP %d: %s", q, resp.StatusCode, body)
-	}
-	return nil
+func startInfluxd(t testing.TB) *influxd                  { return influxtest.Start(t) }
+func freePort(t testing.TB) int                           { return influxtest.FreePort(t) }
+func newDatabase(t testing.TB, base string) string        { return influxtest.NewDatabase(t, base) }
+func influxQL(t testing.TB, base, q string)               { influxtest.Exec(t, base, q) }
+func postQuery(ctx context.Context, base, q string) error { return influxtest.PostQuery(ctx, base, q) }
+func selectQL(t testing.TB, base, db, q string) []map[string]any {
+	return influxtest.Select(t, base, db, q)
 }
 
 // testConfig is the sink's config for database db at base.
@@ -181,56 +129,6 @@ func countPoints(t testing.TB, base, db, measurement, field string) int {
 	}
 }
 
-// selectQL runs an InfluxQL query on db through the 1.x /query endpoint and
-// returns the rows of every series, each as column (or tag) name to value.
-func selectQL(t testing.TB, base, db, q string) []map[string]any {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	u := base + "/query?" + url.Values{"db": {db}, "q": {q}, "epoch": {"ns"}}.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Results []struct {
-			Error  string
-			Series []struct {
-				Tags    map[string]string
-				Columns []string
-				Values  [][]any
-			}
-		}
-	}
-	dec := json.NewDecoder(resp.Body)
-	dec.UseNumber() // times in ns do not fit a float64
-	if err := dec.Decode(&out); err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	if len(out.Results) != 1 || out.Results[0].Error != "" {
-		t.Fatalf("%s: %+v", q, out)
-	}
-	var rows []map[string]any
-	for _, s := range out.Results[0].Series {
-		for _, v := range s.Values {
-			row := map[string]any{}
-			for k, v := range s.Tags {
-				row[k] = v
-			}
-			for i, c := range s.Columns {
-				row[c] = v[i]
-			}
-			rows = append(rows, row)
-		}
-	}
-	return rows
-}
-
 // record returns a result record of check i on node at t0 + i ms.
 func record(node string, i int, t0 time.Time) sinks.Record {
 	return sinks.Record{
@@ -252,125 +150,6 @@ func records(node string, n int, t0 time.Time) []sinks.Record {
 		out[i] = record(node, i, t0)
 	}
 	return out
-}
-
-// influxd is a private InfluxDB server a test stops and starts, on a port
-// and data folder of its own. Flux is off: it makes every start take 7 to 15
-// s of CPU; tests read a private server with InfluxQL (selectQL), the
-// shared one with Flux.
-type influxd struct {
-	t    testing.TB
-	bin  string
-	dir  string
-	port int
-	URL  string
-
-	mu  sync.Mutex
-	cmd *exec.Cmd
-	out *os.File
-}
-
-// startInfluxd starts a private server from the influxd make test built.
-func startInfluxd(t testing.TB) *influxd {
-	t.Helper()
-	bin := testenv.Need(t, testenv.InfluxBin, "the influxd binary")
-	dir := t.TempDir()
-	s := &influxd{t: t, bin: bin, dir: dir, port: freePort(t)}
-	s.URL = "http://127.0.0.1:" + strconv.Itoa(s.port)
-	conf := fmt.Sprintf(`reporting-disabled = true
-bind-address = "127.0.0.1:%d"
-[meta]
-  dir = %q
-[data]
-  dir = %q
-  wal-dir = %q
-  query-log-enabled = false
-[monitor]
-  store-enabled = false
-[http]
-  bind-address = "127.0.0.1:%d"
-  auth-enabled = false
-  flux-enabled = false
-  log-enabled = false
-  pprof-enabled = false
-[logging]
-  level = "warn"
-  suppress-logo = true
-`, freePort(t), filepath.Join(dir, "meta"), filepath.Join(dir, "data"), filepath.Join(dir, "wal"), s.port)
-	if err := os.WriteFile(filepath.Join(dir, "influxdb.conf"), []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
-	s.Start()
-	return s
-}
-
-// freePort returns a loopback port that nobody listened on a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// Start starts the server, on the same port and data as before, and waits
-// until it answers /ping.
-func (s *influxd) Start() {
-	s.t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cmd != nil {
-		s.t.Fatal("influxd is running already")
-	}
-	out, err := os.OpenFile(filepath.Join(s.dir, "influxd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	cmd := exec.Command(s.bin, "run", "-config", filepath.Join(s.dir, "influxdb.conf"))
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		_ = out.Close()
-		s.t.Fatal(err)
-	}
-	s.cmd, s.out = cmd, out
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(s.URL + "/ping")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusNoContent {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(s.dir, "influxd.log"))
-			s.t.Fatalf("influxd did not answer on %s within 30 s: %v\n%s", s.URL, err, log)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// Stop stops the server with SIGTERM, as an operator would, and waits for it.
-func (s *influxd) Stop() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cmd == nil {
-		return
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- s.cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-done
-	}
-	_ = s.out.Close()
-	s.cmd, s.out = nil, nil
 }
 
 // quietLog keeps httptest servers from logging the TLS failures tests cause.
