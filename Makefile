@@ -43,5 +43,33 @@ bench:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzCompile -fuzztime $(FUZZTIME) ./engine
 
+# Regenerates the sink plugin protocol's Go code next to sinkplugin/pb/sink.proto
+# (the generated files are committed, so only a change to the .proto needs
+# this). Needs protoc (apt-get install protobuf-compiler); the Go generators are
+# installed at these versions, matching google.golang.org/protobuf and grpc in
+# go.mod, into a temporary folder.
+PROTOC_GEN_GO_VERSION      := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+.PHONY: proto
+proto:
+	@command -v protoc >/dev/null 2>&1 || { echo "protoc is missing: apt-get install protobuf-compiler"; exit 1; }
+	@bin=$$(mktemp -d) && trap 'rm -rf "$$bin"' EXIT && \
+		GOBIN=$$bin $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION) && \
+		GOBIN=$$bin $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION) && \
+		PATH="$$bin:$$PATH" protoc -I sinkplugin/pb \
+			--go_out=paths=source_relative:sinkplugin/pb \
+			--go-grpc_out=paths=source_relative:sinkplugin/pb \
+			sinkplugin/pb/sink.proto
+
+# The probe image for container smoke tests: a static cmd/satellite-probe packed
+# into a one-layer OCI archive (bin/satellite-probe.tar), with no registry and
+# no Docker. Import it with `ctr -n satellite images import`, or push it to a
+# registry (docs/probe-image.md).
+PROBE_REF ?= satellite/probe:$(VERSION)
+.PHONY: probe-image
+probe-image:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o bin/satellite-probe ./cmd/satellite-probe
+	$(GO) run ./cmd/satellite-probe-image -binary bin/satellite-probe -o bin/satellite-probe.tar -ref $(PROBE_REF)
+
 clean:
 	rm -rf bin .satellite
