@@ -191,6 +191,19 @@ func (s *Server) Addr() net.Addr {
 	return s.ln.Addr()
 }
 
+// Close releases the socket Listen opened, for an agent that fails to start
+// after it listened; a server that serves stops with Serve's context.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return nil
+	}
+	err := s.ln.Close()
+	s.ln = nil
+	return err
+}
+
 // Serve answers requests until ctx is done, then stops taking new ones and
 // waits a few seconds for those in flight. It returns nil after a clean
 // shutdown.

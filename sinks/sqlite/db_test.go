@@ -519,3 +519,23 @@ func BenchmarkWrite(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "results/s")
 }
+
+func TestAddEvent(t *testing.T) {
+	d := openTest(t, DefaultRetention)
+	ctx := context.Background()
+	ev := StateChange{Time: base, Node: "n2", Check: "mesh.member", Type: "mesh", Previous: "alive", Status: "failed", Error: "no answer to probes"}
+	if err := d.AddEvent(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, d, "results"); n != 0 {
+		t.Errorf("an event added %d result rows", n)
+	}
+	got, err := d.StateChanges(ctx, Query{Node: "n2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || !got[0].Time.Equal(ev.Time) || got[0].Check != ev.Check || got[0].Previous != "alive" ||
+		got[0].Status != "failed" || got[0].Error != ev.Error {
+		t.Fatalf("history has %+v, want %+v", got, ev)
+	}
+}

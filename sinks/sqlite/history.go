@@ -88,3 +88,18 @@ func (d *DB) StateChanges(ctx context.Context, q Query) ([]StateChange, error) {
 	}
 	return out, nil
 }
+
+// AddEvent stores a cluster event this node saw (a member joined, failed or
+// left; a node's status changed) as a state change with no result behind
+// it, so that `satellite history --node NAME` tells a node's story.
+func (d *DB) AddEvent(ctx context.Context, e StateChange) error {
+	t := e.Time
+	if t.IsZero() {
+		t = time.Now()
+	}
+	if _, err := d.insChange.ExecContext(ctx, t.UnixNano(), e.Node, e.Check, e.Type,
+		nullable(e.Previous), e.Status, nullable(e.Error)); err != nil {
+		return fmt.Errorf("sqlite %s: inserting event: %w", d.path, err)
+	}
+	return nil
+}
