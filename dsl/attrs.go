@@ -3,6 +3,7 @@ package dsl
 import (
 	"fmt"
 	"math/big"
+	"path/filepath"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -251,4 +252,13 @@ func DurationValue(v cty.Value) (time.Duration, error) {
 	default:
 		return 0, fmt.Errorf("a duration must be a string like \"30s\", not %s", v.Type().FriendlyName())
 	}
+}
+
+// ResolvePath makes a relative path from a config file relative to that
+// file's folder, baseDir; absolute and empty paths are returned as they are.
+func ResolvePath(baseDir, p string) string {
+	if p == "" || filepath.IsAbs(p) || baseDir == "" {
+		return p
+	}
+	return filepath.Join(baseDir, p)
 }

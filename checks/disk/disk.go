@@ -7,7 +7,6 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -67,7 +66,7 @@ func Build(cfg cty.Value, env checks.Env) (checks.Checker, hcl.Diagnostics) {
 		case strings.IndexByte(p, 0) >= 0:
 			a.Errorf("path", "Invalid path", "The path %q contains a NUL byte, which no file name can hold.", p)
 		}
-		path = resolve(env.BaseDir, p)
+		path = dsl.ResolvePath(env.BaseDir, p)
 	case a.IsUnknown("path"):
 		return nil, a.Diags
 	}
@@ -75,14 +74,6 @@ func Build(cfg cty.Value, env checks.Env) (checks.Checker, hcl.Diagnostics) {
 		return nil, a.Diags
 	}
 	return &Checker{path: path, statfs: syscall.Statfs}, a.Diags
-}
-
-// resolve makes a relative path relative to the config file's folder.
-func resolve(baseDir, p string) string {
-	if p == "" || filepath.IsAbs(p) || baseDir == "" {
-		return p
-	}
-	return filepath.Join(baseDir, p)
 }
 
 // Checker reads the usage of one file system per run. It is safe for

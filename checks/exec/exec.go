@@ -11,7 +11,6 @@ import (
 	_ "embed"
 	"fmt"
 	"maps"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -102,7 +101,7 @@ func Build(cfg cty.Value, env checks.Env) (checks.Checker, hcl.Diagnostics) {
 		if validCommand(a, argv) {
 			c.argv = argv
 			if strings.ContainsRune(argv[0], '/') {
-				c.path = resolve(env.BaseDir, argv[0])
+				c.path = dsl.ResolvePath(env.BaseDir, argv[0])
 			}
 		} else {
 			complete = false
@@ -153,7 +152,7 @@ func Build(cfg cty.Value, env checks.Env) (checks.Checker, hcl.Diagnostics) {
 			a.Errorf("dir", "Invalid working directory", "dir contains a NUL character.")
 			complete = false
 		default:
-			c.dir = resolve(env.BaseDir, d)
+			c.dir = dsl.ResolvePath(env.BaseDir, d)
 		}
 	} else if a.IsUnknown("dir") {
 		complete = false
@@ -209,12 +208,4 @@ func quoteList(ss []string) string {
 		q[i] = fmt.Sprintf("%q", s)
 	}
 	return "[" + strings.Join(q, ", ") + "]"
-}
-
-// resolve makes a relative path relative to the config file's folder.
-func resolve(baseDir, p string) string {
-	if filepath.IsAbs(p) || baseDir == "" {
-		return p
-	}
-	return filepath.Join(baseDir, p)
 }

@@ -11,7 +11,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"regexp"
 	"regexp/syntax"
 	"strings"
@@ -86,7 +85,7 @@ func Build(cfg cty.Value, env checks.Env) (checks.Checker, hcl.Diagnostics) {
 		case strings.IndexByte(p, 0) >= 0:
 			a.Errorf("path", "Invalid path", "The path %q contains a NUL byte, which no file name can hold.", p)
 		}
-		c.path = resolve(env.BaseDir, p)
+		c.path = dsl.ResolvePath(env.BaseDir, p)
 	case a.IsUnknown("path"):
 		complete = false
 	default:
@@ -146,14 +145,6 @@ func regexpError(err error) string {
 		return msg
 	}
 	return err.Error()
-}
-
-// resolve makes a relative path relative to the config file's folder.
-func resolve(baseDir, p string) string {
-	if p == "" || filepath.IsAbs(p) || baseDir == "" {
-		return p
-	}
-	return filepath.Join(baseDir, p)
 }
 
 // Checker looks at one file per run. It is safe for concurrent use.

@@ -144,9 +144,9 @@ func TestBuildResolvesPaths(t *testing.T) {
     cert_file = "/abs/client.pem"
     key_file  = "client-key.pem"
   }`, "/etc/satellite").(*Checker)
-	if c.unixSocket != "/etc/satellite/run/api.sock" || c.tls.caFile != "/etc/satellite/pki/ca.pem" ||
-		c.tls.certFile != "/abs/client.pem" || c.tls.keyFile != "/etc/satellite/client-key.pem" {
-		t.Errorf("paths: socket %q ca %q cert %q key %q", c.unixSocket, c.tls.caFile, c.tls.certFile, c.tls.keyFile)
+	if c.unixSocket != "/etc/satellite/run/api.sock" || c.tls.CAFile != "/etc/satellite/pki/ca.pem" ||
+		c.tls.CertFile != "/abs/client.pem" || c.tls.KeyFile != "/etc/satellite/client-key.pem" {
+		t.Errorf("paths: socket %q ca %q cert %q key %q", c.unixSocket, c.tls.CAFile, c.tls.CertFile, c.tls.KeyFile)
 	}
 }
 

@@ -2,21 +2,19 @@ package httpcheck
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/satellite-hq/satellite/checks"
+	"github.com/satellite-hq/satellite/internal/tlsblock"
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 )
@@ -26,13 +24,6 @@ const userAgent = "satellite-health-check"
 
 // detailExcerpt is how much of a body goes into Result.Detail on failure.
 const detailExcerpt = 512
-
-// tlsOptions is the `tls` block, with file paths already resolved.
-type tlsOptions struct {
-	caFile, certFile, keyFile string
-	serverName                string
-	insecure                  bool
-}
 
 // Checker runs one `http` check. Build makes it; it is safe for concurrent use.
 type Checker struct {
@@ -45,7 +36,7 @@ type Checker struct {
 	expect     statusSet
 	follow     bool
 	unixSocket string
-	tls        tlsOptions
+	tls        tlsblock.Options
 
 	once   sync.Once
 	client *http.Client
@@ -71,7 +62,7 @@ func (c *Checker) httpClient() *http.Client {
 			// rotated CA or client certificate is picked up without a reload
 			// and a file that is missing now does not fail every later run.
 			DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				return c.dialTLS(ctx, dial, network, addr)
+				return c.tls.Dial(ctx, dial, network, addr)
 			},
 			MaxResponseHeaderBytes: 1 << 20,
 		}
@@ -88,58 +79,6 @@ func (c *Checker) checkRedirect(_ *http.Request, via []*http.Request) error {
 		return fmt.Errorf("stopped after %d redirects", MaxRedirects)
 	}
 	return nil
-}
-
-func (c *Checker) dialTLS(ctx context.Context, dial func(context.Context, string, string) (net.Conn, error), network, addr string) (net.Conn, error) {
-	cfg, err := c.tlsConfig(addr)
-	if err != nil {
-		return nil, err
-	}
-	raw, err := dial(ctx, network, addr)
-	if err != nil {
-		return nil, err
-	}
-	conn := tls.Client(raw, cfg)
-	if err := conn.HandshakeContext(ctx); err != nil {
-		_ = raw.Close()
-		return nil, err
-	}
-	return conn, nil
-}
-
-// tlsConfig reads the tls files; addr is the host:port being dialed.
-func (c *Checker) tlsConfig(addr string) (*tls.Config, error) {
-	cfg := &tls.Config{
-		MinVersion:         tls.VersionTLS12,
-		ServerName:         c.tls.serverName,
-		InsecureSkipVerify: c.tls.insecure, // only when the operator asks for it
-	}
-	if cfg.ServerName == "" {
-		host, _, err := net.SplitHostPort(addr)
-		if err != nil {
-			host = addr
-		}
-		cfg.ServerName = host
-	}
-	if c.tls.caFile != "" {
-		pem, err := os.ReadFile(c.tls.caFile)
-		if err != nil {
-			return nil, fmt.Errorf("reading tls.ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls.ca_file %s holds no PEM certificate", c.tls.caFile)
-		}
-		cfg.RootCAs = pool
-	}
-	if c.tls.certFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.tls.certFile, c.tls.keyFile)
-		if err != nil {
-			return nil, fmt.Errorf("loading tls.cert_file and tls.key_file: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	return cfg, nil
 }
 
 // Check sends the request once and judges the response.

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/satellite-hq/satellite/checks"
 	"github.com/satellite-hq/satellite/dsl"
+	"github.com/satellite-hq/satellite/internal/tlsblock"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -50,16 +50,7 @@ var Spec = hcldec.ObjectSpec{
 	"expect_status":    &hcldec.AttrSpec{Name: "expect_status", Type: cty.DynamicPseudoType},
 	"follow_redirects": &hcldec.AttrSpec{Name: "follow_redirects", Type: cty.Bool},
 	"unix_socket":      &hcldec.AttrSpec{Name: "unix_socket", Type: cty.String},
-	"tls": &hcldec.BlockSpec{
-		TypeName: "tls",
-		Nested: hcldec.ObjectSpec{
-			"ca_file":              &hcldec.AttrSpec{Name: "ca_file", Type: cty.String},
-			"cert_file":            &hcldec.AttrSpec{Name: "cert_file", Type: cty.String},
-			"key_file":             &hcldec.AttrSpec{Name: "key_file", Type: cty.String},
-			"server_name":          &hcldec.AttrSpec{Name: "server_name", Type: cty.String},
-			"insecure_skip_verify": &hcldec.AttrSpec{Name: "insecure_skip_verify", Type: cty.Bool},
-		},
-	},
+	"tls":              tlsblock.Spec(),
 }
 
 // ResultAttrs are the extra attributes of `result` for assert.
@@ -169,13 +160,13 @@ func Build(cfg cty.Value, env checks.Env) (checks.Checker, hcl.Diagnostics) {
 			a.Errorf("unix_socket", "Empty socket path", "unix_socket must be the path of a Unix socket, such as \"/run/docker.sock\", or be left out.")
 			complete = false
 		}
-		c.unixSocket = resolve(env.BaseDir, s)
+		c.unixSocket = dsl.ResolvePath(env.BaseDir, s)
 	} else if a.IsUnknown("unix_socket") {
 		complete = false
 	}
 
 	if t, ok := a.Nested("tls"); ok {
-		if !buildTLS(t, env.BaseDir, &c.tls) {
+		if !tlsblock.Build(t, env.BaseDir, &c.tls) {
 			complete = false
 		}
 		a.Merge(t)
@@ -213,49 +204,6 @@ func validateURL(a *dsl.Attrs, raw string) *url.URL {
 		return nil
 	}
 	return u
-}
-
-func buildTLS(t *dsl.Attrs, baseDir string, out *tlsOptions) bool {
-	complete := true
-	str := func(name string) string {
-		s, ok := t.String(name)
-		if !ok && t.IsUnknown(name) {
-			complete = false
-		}
-		if ok && s == "" {
-			t.Errorf(name, "Empty value", "tls.%s must not be empty; leave it out instead.", name)
-			complete = false
-		}
-		return s
-	}
-	out.caFile = resolve(baseDir, str("ca_file"))
-	out.certFile = resolve(baseDir, str("cert_file"))
-	out.keyFile = resolve(baseDir, str("key_file"))
-	out.serverName = str("server_name")
-	if b, ok := t.Bool("insecure_skip_verify"); ok {
-		out.insecure = b
-	} else if t.IsUnknown("insecure_skip_verify") {
-		complete = false
-	}
-
-	switch cert, key := t.IsSet("cert_file"), t.IsSet("key_file"); {
-	case cert && !key:
-		t.Errorf("cert_file", "Client certificate without key", "tls.cert_file is set but tls.key_file is not: a client certificate needs its private key. Set both, or neither.")
-	case key && !cert:
-		t.Errorf("key_file", "Client key without certificate", "tls.key_file is set but tls.cert_file is not: a client key needs its certificate. Set both, or neither.")
-	}
-	if out.insecure && out.caFile != "" {
-		t.Warnf("insecure_skip_verify", "Certificate check turned off", "insecure_skip_verify = true skips the check of the server certificate, so tls.ca_file is not used.")
-	}
-	return complete
-}
-
-// resolve makes a relative path relative to the config file's folder.
-func resolve(baseDir, p string) string {
-	if p == "" || filepath.IsAbs(p) || baseDir == "" {
-		return p
-	}
-	return filepath.Join(baseDir, p)
 }
 
 // isToken reports whether s is an RFC 9110 token (methods, header names).

@@ -6,7 +6,6 @@ import (
 	_ "embed"
 	"errors"
 	"net"
-	"path/filepath"
 	"strconv"
 
 	"github.com/hashicorp/hcl/v2"
@@ -108,7 +107,7 @@ func Build(cfg cty.Value, env checks.Env) (checks.Checker, hcl.Diagnostics) {
 			complete = false
 			return ""
 		}
-		return resolve(env.BaseDir, s)
+		return dsl.ResolvePath(env.BaseDir, s)
 	}
 	c.file = path("file")
 	c.caFile = path("ca_file")
@@ -164,12 +163,4 @@ func validateAddress(a *dsl.Attrs, addr string) bool {
 		return false
 	}
 	return true
-}
-
-// resolve makes a relative path relative to the config file's folder.
-func resolve(baseDir, p string) string {
-	if p == "" || filepath.IsAbs(p) || baseDir == "" {
-		return p
-	}
-	return filepath.Join(baseDir, p)
 }

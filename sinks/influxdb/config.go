@@ -11,7 +11,6 @@ import (
 	_ "embed"
 	"fmt"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/satellite-hq/satellite/dsl"
+	"github.com/satellite-hq/satellite/internal/tlsblock"
 	"github.com/satellite-hq/satellite/sinks"
 )
 
@@ -57,16 +57,7 @@ var spec = hcldec.ObjectSpec{
 	"bucket":             &hcldec.AttrSpec{Name: "bucket", Type: cty.String, Required: true},
 	"measurement_prefix": &hcldec.AttrSpec{Name: "measurement_prefix", Type: cty.String},
 	"timeout":            &hcldec.AttrSpec{Name: "timeout", Type: cty.DynamicPseudoType},
-	"tls": &hcldec.BlockSpec{
-		TypeName: "tls",
-		Nested: hcldec.ObjectSpec{
-			"ca_file":              &hcldec.AttrSpec{Name: "ca_file", Type: cty.String},
-			"cert_file":            &hcldec.AttrSpec{Name: "cert_file", Type: cty.String},
-			"key_file":             &hcldec.AttrSpec{Name: "key_file", Type: cty.String},
-			"server_name":          &hcldec.AttrSpec{Name: "server_name", Type: cty.String},
-			"insecure_skip_verify": &hcldec.AttrSpec{Name: "insecure_skip_verify", Type: cty.Bool},
-		},
-	},
+	"tls":                tlsblock.Spec(),
 }
 
 func init() {
@@ -102,18 +93,8 @@ type Config struct {
 
 var _ sinks.Opener = (*Config)(nil)
 
-// TLSOptions are the `tls` block's settings. The files are read for each new
-// connection, so rotated certificates are picked up without a reload.
-type TLSOptions struct {
-	// CAFile is a PEM file of the CAs to trust instead of the system's.
-	CAFile string
-	// CertFile and KeyFile are a client certificate and its key, PEM.
-	CertFile, KeyFile string
-	// ServerName is the name to verify instead of the URL's host.
-	ServerName string
-	// InsecureSkipVerify turns the check of the server certificate off.
-	InsecureSkipVerify bool
-}
+// TLSOptions are the `tls` block's settings (shared with the http check).
+type TLSOptions = tlsblock.Options
 
 // String describes the sink without its token, for logs and test failures.
 func (c *Config) String() string {
@@ -207,20 +188,13 @@ func build(cfg cty.Value, env sinks.Env) (sinks.Opener, hcl.Diagnostics) {
 	}
 
 	if t, ok := a.Nested("tls"); ok {
-		if !buildTLS(t, env.BaseDir, &out.TLS) {
+		if !tlsblock.Build(t, env.BaseDir, &out.TLS) {
 			complete = false
 		}
 		if out.URL != "" && strings.HasPrefix(out.URL, "http://") {
 			// Point at a setting in the block: the block itself has no
 			// attribute range to give.
-			at := "ca_file"
-			for _, name := range []string{"ca_file", "cert_file", "key_file", "server_name", "insecure_skip_verify"} {
-				if t.IsSet(name) {
-					at = name
-					break
-				}
-			}
-			t.Warnf(at, "TLS settings for an http:// URL", "The tls block only applies to https:// URLs; %s is plain HTTP, so the block is not used.", out.URL)
+			t.Warnf(tlsblock.FirstSet(t), "TLS settings for an http:// URL", "The tls block only applies to https:// URLs; %s is plain HTTP, so the block is not used.", out.URL)
 		}
 		a.Merge(t)
 	} else {
@@ -261,51 +235,4 @@ func validateURL(a *dsl.Attrs, raw string) string {
 		return u.String()
 	}
 	return ""
-}
-
-// buildTLS reads the tls block the way the http check does: same attribute
-// names, paths relative to the config file's folder, empty values refused.
-func buildTLS(t *dsl.Attrs, baseDir string, out *TLSOptions) bool {
-	complete := true
-	str := func(name string) string {
-		s, ok := t.String(name)
-		if !ok && t.IsUnknown(name) {
-			complete = false
-		}
-		if ok && s == "" {
-			t.Errorf(name, "Empty value", "tls.%s must not be empty; leave it out instead.", name)
-			complete = false
-		}
-		return s
-	}
-	out.CAFile = resolve(baseDir, str("ca_file"))
-	out.CertFile = resolve(baseDir, str("cert_file"))
-	out.KeyFile = resolve(baseDir, str("key_file"))
-	out.ServerName = str("server_name")
-	if b, ok := t.Bool("insecure_skip_verify"); ok {
-		out.InsecureSkipVerify = b
-	} else if t.IsUnknown("insecure_skip_verify") {
-		complete = false
-	}
-
-	switch cert, key := t.IsSet("cert_file"), t.IsSet("key_file"); {
-	case cert && !key:
-		t.Errorf("cert_file", "Client certificate without key", "tls.cert_file is set but tls.key_file is not: a client certificate needs its private key. Set both, or neither.")
-		complete = false
-	case key && !cert:
-		t.Errorf("key_file", "Client key without certificate", "tls.key_file is set but tls.cert_file is not: a client key needs its certificate. Set both, or neither.")
-		complete = false
-	}
-	if out.InsecureSkipVerify && out.CAFile != "" {
-		t.Warnf("insecure_skip_verify", "Certificate check turned off", "insecure_skip_verify = true skips the check of the server certificate, so tls.ca_file is not used.")
-	}
-	return complete
-}
-
-// resolve makes a relative path relative to the config file's folder.
-func resolve(baseDir, p string) string {
-	if p == "" || filepath.IsAbs(p) || baseDir == "" {
-		return p
-	}
-	return filepath.Join(baseDir, p)
 }

@@ -2,13 +2,10 @@ package influxdb
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -105,7 +102,7 @@ func newSink(cfg Config) *Sink {
 		// rotated CA or client certificate is used without a reload, and a
 		// file missing now fails writes (which are retried), not Open.
 		tr.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return dialTLS(ctx, dialer, &cfg.TLS, network, addr)
+			return cfg.TLS.Dial(ctx, dialer.DialContext, network, addr)
 		}
 	}
 	opts := influxdb2.DefaultOptions().
@@ -326,57 +323,4 @@ func (s *Sink) Close() error {
 	s.client.Close()
 	s.transport.CloseIdleConnections()
 	return nil
-}
-
-// dialTLS dials addr and makes the TLS handshake with the tls block's files.
-func dialTLS(ctx context.Context, dialer *net.Dialer, o *TLSOptions, network, addr string) (net.Conn, error) {
-	cfg, err := tlsConfig(o, addr)
-	if err != nil {
-		return nil, err
-	}
-	raw, err := dialer.DialContext(ctx, network, addr)
-	if err != nil {
-		return nil, err
-	}
-	conn := tls.Client(raw, cfg)
-	if err := conn.HandshakeContext(ctx); err != nil {
-		_ = raw.Close()
-		return nil, err
-	}
-	return conn, nil
-}
-
-// tlsConfig reads the tls files; addr is the host:port being dialed.
-func tlsConfig(o *TLSOptions, addr string) (*tls.Config, error) {
-	cfg := &tls.Config{
-		MinVersion:         tls.VersionTLS12,
-		ServerName:         o.ServerName,
-		InsecureSkipVerify: o.InsecureSkipVerify, // only when the operator asks for it
-	}
-	if cfg.ServerName == "" {
-		host, _, err := net.SplitHostPort(addr)
-		if err != nil {
-			host = addr
-		}
-		cfg.ServerName = host
-	}
-	if o.CAFile != "" {
-		pem, err := os.ReadFile(o.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("reading tls.ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls.ca_file %s holds no PEM certificate", o.CAFile)
-		}
-		cfg.RootCAs = pool
-	}
-	if o.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("loading tls.cert_file and tls.key_file: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	return cfg, nil
 }
