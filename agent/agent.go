@@ -20,8 +20,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/satellite-hq/satellite/api"
+	"github.com/satellite-hq/satellite/checks"
 	"github.com/satellite-hq/satellite/dsl"
 	"github.com/satellite-hq/satellite/engine"
+	"github.com/satellite-hq/satellite/mesh"
 	"github.com/satellite-hq/satellite/sinks"
 	"github.com/satellite-hq/satellite/sinks/spool"
 	"github.com/satellite-hq/satellite/sinks/sqlite"
@@ -39,6 +41,9 @@ type Options struct {
 	Version string
 	// Listen overrides api.listen (tests use 127.0.0.1:0).
 	Listen string
+	// MeshTune adjusts the mesh's config before it starts (tests shorten
+	// its timings).
+	MeshTune func(*mesh.Config)
 }
 
 // ErrConfig marks a config that does not validate at start.
@@ -58,6 +63,7 @@ type Agent struct {
 	writers map[string]*sinkWriter
 
 	sched   *engine.Scheduler
+	mesh    *mesh.Mesh // nil without a mesh block
 	history *sqlite.DB
 	histW   *sinks.Writer
 	metrics *api.Metrics
@@ -66,6 +72,8 @@ type Agent struct {
 
 	// runCtx is the context the sink writers run under.
 	runCtx context.Context
+	// clusterEvents carries the mesh's events to the history.
+	clusterEvents chan mesh.ClusterEvent
 	wg     sync.WaitGroup
 
 	// started is closed by Run once the API listens and the scheduler,
@@ -150,6 +158,26 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	a.openSinks(ctx, plan)
+	if a.mesh, err = a.newMesh(cfg, plan, a.server.Addr().String()); err != nil {
+		_ = a.server.Close()
+		a.closeWriters()
+		if a.histW != nil {
+			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_ = a.histW.Close(cctx)
+			cancel()
+		}
+		stopWriters()
+		a.wg.Wait()
+		return fmt.Errorf("mesh: %w", err)
+	}
+	if a.mesh != nil && a.history != nil {
+		a.clusterEvents = make(chan mesh.ClusterEvent, clusterEventBuffer)
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			a.storeClusterEvents(runCtx)
+		}()
+	}
 
 	a.sched = engine.NewScheduler(plan, engine.SchedulerOptions{
 		MaxConcurrent: cfg.Agent.MaxConcurrent,
@@ -160,10 +188,23 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.reg.MustRegister(a.metrics, api.NewBuildInfo(a.opts.Version), &sinkCollector{a: a})
 	close(a.started)
 
-	// The scheduler stops with ctx, and also when the API fails: Run waits
-	// for it before it returns.
+	// The mesh runs until the scheduler has stopped: the last results
+	// are published, then the node leaves.
+	meshCtx, stopMesh := context.WithCancel(context.Background())
+	defer stopMesh()
+	meshErr := make(chan error, 1)
+	if a.mesh != nil {
+		go func() { meshErr <- a.mesh.Run(meshCtx) }()
+	}
+
+	// The scheduler stops with ctx, and also when the API or the mesh
+	// fails: Run waits for it before it returns. Checks that look at the
+	// cluster (peers, clock) find the mesh in their context.
 	schedCtx, stopSched := context.WithCancel(ctx)
 	defer stopSched()
+	if a.mesh != nil {
+		schedCtx = checks.WithMesh(schedCtx, a.mesh)
+	}
 	schedDone := make(chan struct{})
 	go func() {
 		defer close(schedDone)
@@ -187,6 +228,12 @@ func (a *Agent) Run(ctx context.Context) error {
 		if err != nil {
 			runErr = fmt.Errorf("API: %w", err)
 		}
+	case err := <-meshErr:
+		// The mesh ends only on an error before ctx is done (its ports).
+		runErr = fmt.Errorf("mesh: %w", err)
+		meshErr <- nil
+		stopAPI()
+		<-apiErr
 	}
 	a.reloadMu.Lock()
 	a.stopping = true // no reload from now on (SIGHUP)
@@ -194,6 +241,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.log.Info("stopping: waiting for runs in flight")
 	stopSched()
 	<-schedDone
+	if a.mesh != nil {
+		stopMesh()
+		if err := <-meshErr; err != nil && runErr == nil {
+			runErr = fmt.Errorf("mesh: %w", err)
+		}
+	}
 	a.closeWriters()
 	if a.history != nil {
 		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -400,6 +453,9 @@ func (a *Agent) onEvent(e engine.Event) {
 			continue
 		}
 		w.writer.Enqueue(rec)
+	}
+	if e.Changed && a.mesh != nil {
+		a.mesh.Notify()
 	}
 	if e.Changed {
 		a.log.Info("state changed", "check", e.Check.Address, "from", e.Previous, "to", e.State.Status, "error", a.cfg.Redact(e.State.Error))

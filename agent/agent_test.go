@@ -58,6 +58,7 @@ type testAgent struct {
 	data string // agent.data_dir
 	base string // http://ADDR of the API
 	logs *syncBuffer
+	stop func() // stops the agent and waits for Run; the test's end calls it too
 }
 
 // nodeHCL is the node-local file of a test config: the agent block, and
@@ -87,12 +88,22 @@ func noEnv(string) (string, bool) { return "", false }
 // port, until the test ends.
 func startAgent(t *testing.T, dir, data string) *testAgent {
 	t.Helper()
+	return startAgentWith(t, dir, data, nil)
+}
+
+// startAgentWith is startAgent with options of the test's (edit may be nil).
+func startAgentWith(t *testing.T, dir, data string, edit func(*agent.Options)) *testAgent {
+	t.Helper()
 	logs := &syncBuffer{}
 	log := hclog.New(&hclog.LoggerOptions{Name: "satellite", Level: hclog.Info, Output: logs})
-	a, cfg, diags, err := agent.New(agent.Options{
+	opts := agent.Options{
 		Paths: []string{dir}, Load: dsl.Options{LookupEnv: noEnv}, Logger: log,
 		Version: "0.0.0-test", Listen: "127.0.0.1:0",
-	})
+	}
+	if edit != nil {
+		edit(&opts)
+	}
+	a, cfg, diags, err := agent.New(opts)
 	if err != nil {
 		var sb strings.Builder
 		if cfg != nil {
@@ -103,7 +114,7 @@ func startAgent(t *testing.T, dir, data string) *testAgent {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
+	stop := sync.OnceFunc(func() {
 		cancel()
 		select {
 		case err := <-done:
@@ -113,6 +124,9 @@ func startAgent(t *testing.T, dir, data string) *testAgent {
 		case <-time.After(30 * time.Second):
 			t.Errorf("Run did not return within 30s of its context ending")
 		}
+	})
+	t.Cleanup(func() {
+		stop()
 		if t.Failed() {
 			t.Logf("agent log:\n%s", logs.String())
 		}
@@ -130,7 +144,7 @@ func startAgent(t *testing.T, dir, data string) *testAgent {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return &testAgent{Agent: a, dir: dir, data: data, base: "http://" + a.Addr(), logs: logs}
+	return &testAgent{Agent: a, dir: dir, data: data, base: "http://" + a.Addr(), logs: logs, stop: stop}
 }
 
 // get fetches path from the agent's API with an optional bearer token and

@@ -37,15 +37,6 @@ func (a *Agent) LocalStatus() engine.NodeStatus {
 	}
 }
 
-// ClusterStatus is the status document; until the mesh exists it holds
-// this node alone.
-func (a *Agent) ClusterStatus(context.Context) engine.ClusterStatus {
-	return engine.ClusterOf([]engine.NodeStatus{a.LocalStatus()}, time.Now())
-}
-
-// Members lists mesh members; none without a mesh.
-func (a *Agent) Members() []engine.MemberStatus { return nil }
-
 // History reads state changes from the local history.
 func (a *Agent) History(ctx context.Context, q sqlite.Query) ([]sqlite.StateChange, error) {
 	if a.history == nil {
@@ -106,6 +97,11 @@ func (a *Agent) reload(ctx context.Context) (string, hcl.Diagnostics, error) {
 	a.mu.Unlock()
 	if a.sched != nil {
 		a.sched.Update(plan)
+	}
+	if m := a.meshRunning(); m != nil {
+		if err := m.SetConfigHash(plan.Hash); err != nil {
+			a.log.Error("announcing the new config hash to the mesh", "error", err)
+		}
 	}
 	a.log.Info("reloaded", "config_hash", plan.Hash, "checks", len(plan.Running()), "sinks", len(plan.Sinks))
 	return plan.Hash, diags, nil

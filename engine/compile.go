@@ -176,8 +176,25 @@ func (c *compiler) warnf(rng *hcl.Range, summary, format string, args ...any) {
 	c.diags = append(c.diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: summary, Detail: fmt.Sprintf(format, args...), Subject: rng})
 }
 
-// checkTags enforces serf's limit on encoded tags.
+// MeshTagKeys returns the serf tags the mesh sets itself (the API address,
+// the peer endpoint's port, the config hash, the version, the boot ID);
+// agent tags may not use them.
+func MeshTagKeys() []string { return []string{"api", "peer", "hash", "version", "boot"} }
+
+// checkTags enforces serf's limit on encoded tags, and keeps the mesh's own
+// tag keys free.
 func (c *compiler) checkTags() {
+	for _, k := range MeshTagKeys() {
+		if _, taken := c.cfg.Agent.Tags[k]; taken {
+			rng := c.cfg.Agent.TagsRange
+			var subj *hcl.Range
+			if rng.Filename != "" {
+				subj = &rng
+			}
+			c.errf(subj, "Reserved tag",
+				"The tag %q is set by satellite itself in the mesh (%s); give this one another name.", k, strings.Join(MeshTagKeys(), ", "))
+		}
+	}
 	n := msgpackMapSize(c.cfg.Node.Tags) + 1 + reservedTagBytes
 	if n > serfTagLimit {
 		rng := c.cfg.Agent.TagsRange

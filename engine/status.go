@@ -121,7 +121,7 @@ func ClusterOf(nodes []NodeStatus, now time.Time) ClusterStatus {
 		if n.Status == NodeDegraded {
 			why = append(why, strings.Join(Failing(n.Probes), ", "))
 		}
-		if n.Status == NodeUnknown {
+		if n.Status == NodeUnknown && !n.Stale {
 			why = append(why, "no data yet")
 		}
 		if n.Stale {

@@ -1,0 +1,147 @@
+package mesh
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/serf/serf"
+
+	"github.com/satellite-hq/satellite/checks"
+	"github.com/satellite-hq/satellite/engine"
+)
+
+// worstCase is a node with hundreds of failing checks with long names.
+func worstCase(name string) engine.NodeStatus {
+	ns := engine.NodeStatus{Name: name, Status: engine.NodeDegraded, ConfigHash: strings.Repeat("f", 64), Version: strings.Repeat("9", 40)}
+	for i := range 400 {
+		st := []checks.Status{checks.StatusCritical, checks.StatusBlocked, checks.StatusWarning, checks.StatusUnknown}[i%4]
+		ns.Probes = append(ns.Probes, engine.Probe{Checker: fmt.Sprintf("http.%s_%03d", strings.Repeat("very_long_name", 8), i), Status: st})
+	}
+	return ns
+}
+
+func TestDigestWorstCaseFits(t *testing.T) {
+	name := strings.Repeat("n", 128) // serf's longest node name
+	d, names := digestOf(worstCase(name), 1<<62, 1<<40, time.Now())
+	d.SinkBacklog, d.SinkDropped = 1<<60, 1<<60
+	b, err := encodeDigest(d, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > maxDigestPayload {
+		t.Fatalf("digest is %d bytes, limit %d", len(b), maxDigestPayload)
+	}
+	got, err := decodeDigest(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := 0
+	for _, ns := range got.NotPassing {
+		kept += len(ns)
+	}
+	if got.More == 0 || kept+got.More != 400 || len(got.NotPassing["c"]) == 0 {
+		t.Fatalf("kept %d, more %d, by state %v", kept, got.More, got.NotPassing)
+	}
+	if got.Counts != (Counts{Critical: 100, Blocked: 100, Warning: 100, Unknown: 100}) {
+		t.Fatalf("counts %+v", got.Counts)
+	}
+	t.Logf("128-byte node name: %d bytes, %d of 400 names kept", len(b), kept)
+
+	// A usual node name leaves room for several names, critical ones first.
+	d, names = digestOf(worstCase("node-17.dc1"), 1<<62, 1<<40, time.Now())
+	b, err = encodeDigest(d, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ = decodeDigest(b)
+	if len(b) > maxDigestPayload || len(got.NotPassing["c"]) < 4 || len(got.NotPassing["u"]) > 0 {
+		t.Fatalf("%d bytes, kept %v", len(b), got.NotPassing)
+	}
+	t.Logf("usual node name: %d bytes, %d critical names kept, +%d more", len(b), len(got.NotPassing["c"]), got.More)
+
+	// And serf itself accepts it (its limit counts the whole encoded message).
+	n := startNode(t, name, addr(2, 1), func(c *Config) {
+		c.Local = func() engine.NodeStatus { return worstCase(name) }
+		c.PeerPort = 0
+	})
+	if err := n.m.publish(); err != nil {
+		t.Fatalf("serf refused the worst-case digest: %v", err)
+	}
+}
+
+func TestDigestOrdering(t *testing.T) {
+	m, err := New(Config{NodeName: "me", Bind: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliver := func(boot, seq uint64, status string) {
+		d := Digest{Node: "peer", Boot: boot, Seq: seq, Status: status}
+		b, err := encodeWith(d, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.userEvent(serf.UserEvent{Name: digestEvent, Payload: b})
+	}
+	current := func() Digest { m.mu.Lock(); defer m.mu.Unlock(); return m.digests["peer"].d }
+	deliver(100, 5, "healthy")
+	deliver(100, 4, "degraded") // late, older: ignored
+	if c := current(); c.Seq != 5 || c.Status != "healthy" {
+		t.Fatalf("an older sequence replaced a newer one: %+v", c)
+	}
+	deliver(200, 1, "degraded") // restarted node: a newer boot wins with seq 1
+	if c := current(); c.Boot != 200 || c.Seq != 1 {
+		t.Fatalf("a restarted node's digest was ignored: %+v", c)
+	}
+	deliver(100, 9, "healthy") // the old boot's late digest: ignored
+	if c := current(); c.Boot != 200 {
+		t.Fatalf("the previous boot's digest replaced the new boot's: %+v", c)
+	}
+	// Our own digest, echoed by serf, is not a peer.
+	b, _ := encodeWith(Digest{Node: "me", Boot: 1, Seq: 1}, nil, 0)
+	m.userEvent(serf.UserEvent{Name: digestEvent, Payload: b})
+	if _, ok := m.digests["me"]; ok {
+		t.Fatal("stored our own digest")
+	}
+}
+
+func TestDigestVersionSkew(t *testing.T) {
+	// A newer major version is ignored (the peer endpoint still serves it).
+	j, _ := json.Marshal(Digest{Node: "peer", Boot: 1, Seq: 1})
+	if _, err := decodeDigest(append([]byte{digestFormat + 1}, j...)); err == nil || !strings.Contains(err.Error(), "newer format") {
+		t.Fatalf("newer format: %v", err)
+	}
+	// Within the major version, fields a newer minor adds are skipped.
+	newer := []byte(`{"n":"peer","b":1,"q":2,"s":"healthy","c":{"p":4},"zz_future":{"x":[1,2]}}`)
+	d, err := decodeDigest(append([]byte{digestFormat}, newer...))
+	if err != nil || d.Node != "peer" || d.Counts.Passing != 4 {
+		t.Fatalf("additive field broke decoding: %+v %v", d, err)
+	}
+	for _, bad := range [][]byte{nil, {0}, {digestFormat, '{'}, append([]byte{digestFormat}, `{"q":1}`...)} {
+		if _, err := decodeDigest(bad); err == nil {
+			t.Errorf("decoded %q", bad)
+		}
+	}
+}
+
+func TestDigestFromGossipWhenPeerEndpointIsDown(t *testing.T) {
+	// A member without a peer endpoint is shown from its digest only.
+	a := startNode(t, "a", addr(3, 1), nil)
+	b := startNode(t, "b", addr(3, 2), func(c *Config) { c.Join = []string{gossip(addr(3, 1))}; c.PeerPort = 0 })
+	bad := worstCase("b")
+	b.setStatus(bad)
+	waitFor(t, 5*time.Second, "b's digest on a", func() bool {
+		a.m.mu.Lock()
+		defer a.m.mu.Unlock()
+		return a.m.digests["b"].d.Status == engine.NodeDegraded
+	})
+	cs := a.m.ClusterView(context.Background())
+	nb, ok := viewNode(cs, "b")
+	if !ok || nb.Status != engine.NodeDegraded || nb.Stale || len(nb.Probes) == 0 || nb.Probes[0].Status != checks.StatusCritical ||
+		!strings.HasPrefix(nb.Probes[len(nb.Probes)-1].Checker, "+") {
+		t.Fatalf("b from its digest: %+v", nb)
+	}
+}

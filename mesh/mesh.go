@@ -1,0 +1,599 @@
+package mesh
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/memberlist"
+	"github.com/hashicorp/serf/serf"
+
+	"github.com/satellite-hq/satellite/engine"
+)
+
+// EventKind says what happened in a ClusterEvent.
+type EventKind string
+
+// Cluster event kinds.
+const (
+	EventJoined  EventKind = "joined"
+	EventLeft    EventKind = "left"
+	EventFailed  EventKind = "failed"
+	EventReaped  EventKind = "reaped"
+	EventUpdated EventKind = "updated" // a member's tags changed (a reload, a new version)
+	EventStatus  EventKind = "status"  // a node's status changed between two digests
+)
+
+// ClusterEvent is something this node saw happen in the mesh, for the local history.
+type ClusterEvent struct {
+	Time time.Time
+	Node string
+	Kind EventKind
+	// From and To are the node statuses of an EventStatus.
+	From, To string
+	// Detail is a short human sentence.
+	Detail string
+}
+
+// received is the newest digest of a member and when it arrived.
+type received struct {
+	d  Digest
+	at time.Time
+}
+
+// fetched is the last full status read from a member's peer endpoint.
+type fetched struct {
+	ns engine.NodeStatus
+	at time.Time
+}
+
+// Mesh is this node's membership in the satellite mesh.
+type Mesh struct {
+	cfg  Config
+	log  hclog.Logger
+	boot uint64
+
+	notify chan struct{}
+	client *http.Client
+
+	mu      sync.Mutex
+	serf    *serf.Serf
+	keyring *memberlist.Keyring
+	seq     uint64
+	digests map[string]received
+	full    map[string]fetched
+	running bool
+	// onDigest, set by benchmarks before Run, sees every newer digest stored.
+	onDigest func(d Digest, at time.Time)
+	// lastJoinPublish rate-limits the digests sent because members joined.
+	lastJoinPublish time.Time
+}
+
+// joinPublishGap is the least time between two digests sent because
+// members joined. A joiner also replays the recent digests from serf's
+// event buffer (joins do not ignore old events), so it rarely needs one.
+const joinPublishGap = 10 * time.Second
+
+// New checks cfg and prepares a mesh; Run starts it.
+func New(cfg Config) (*Mesh, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	tr := &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: cfg.PeerTimeout}).DialContext,
+		MaxIdleConnsPerHost:   2,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: cfg.PeerTimeout,
+		Proxy:                 nil, // peers are reached directly, never through an environment proxy
+	}
+	return &Mesh{
+		cfg: cfg, log: cfg.Logger.Named("mesh"),
+		// A boot ID from the clock orders a restarted node's digests after
+		// its previous life's, without state on disk.
+		boot:    uint64(time.Now().UnixNano()),
+		notify:  make(chan struct{}, 1),
+		client:  &http.Client{Transport: tr, Timeout: cfg.PeerTimeout},
+		digests: map[string]received{},
+		full:    map[string]fetched{},
+	}, nil
+}
+
+// Notify tells the mesh that the local state changed; it publishes a fresh
+// digest soon (at most one per Config.Debounce). It never blocks.
+func (m *Mesh) Notify() {
+	select {
+	case m.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Boot is this run's boot ID, the first key of digest ordering.
+func (m *Mesh) Boot() uint64 { return m.boot }
+
+func (m *Mesh) dir() string { return filepath.Join(m.cfg.DataDir, "mesh") }
+
+func (m *Mesh) serfConfig(events chan<- serf.Event) (*serf.Config, error) {
+	conf := serf.DefaultConfig()
+	switch m.cfg.Profile {
+	case ProfileWAN:
+		conf.MemberlistConfig = memberlist.DefaultWANConfig()
+	case ProfileLocal:
+		conf.MemberlistConfig = memberlist.DefaultLocalConfig()
+	default:
+		conf.MemberlistConfig = memberlist.DefaultLANConfig()
+	}
+	ml := conf.MemberlistConfig
+	conf.NodeName = m.cfg.NodeName
+	ml.Name = m.cfg.NodeName
+	conf.EventCh = events
+	conf.RejoinAfterLeave = true
+	// Member events are coalesced so a mass failure is one burst; user
+	// events are never coalesced (they are sent with coalesce=false anyway).
+	conf.CoalescePeriod = 3 * time.Second
+	conf.QuiescentPeriod = time.Second
+	if m.cfg.Profile == ProfileLocal {
+		conf.CoalescePeriod, conf.QuiescentPeriod = 200*time.Millisecond, 100*time.Millisecond
+	}
+	if m.cfg.ReconnectTimeout > 0 {
+		conf.ReconnectTimeout = m.cfg.ReconnectTimeout
+		conf.ReapInterval = min(conf.ReapInterval, m.cfg.ReconnectTimeout/2)
+		conf.ReconnectInterval = min(conf.ReconnectInterval, m.cfg.ReconnectTimeout/2)
+	}
+	if m.cfg.TombstoneTimeout > 0 {
+		conf.TombstoneTimeout = m.cfg.TombstoneTimeout
+	}
+	// The event buffer is also sent in every push-pull: a smaller one keeps
+	// push-pull small while still covering minutes of digests.
+	conf.EventBuffer = 128
+	conf.MsgpackUseNewTimeFormat = true
+
+	tags := MemberTags{Role: m.cfg.Role, Agent: m.cfg.Tags, APIAddr: m.cfg.APIAddr, PeerPort: m.cfg.PeerPort,
+		ConfigHash: m.cfg.ConfigHash, Version: m.cfg.Version, Boot: m.boot}
+	conf.Tags = tags.encode()
+
+	std := m.cfg.Logger.Named("serf").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true, InferLevelsWithTimestamp: true})
+	conf.Logger = std
+	ml.Logger = m.cfg.Logger.Named("memberlist").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true, InferLevelsWithTimestamp: true})
+
+	host, port, _ := splitHostPort(m.cfg.Bind)
+	ml.BindAddr, ml.BindPort = host, port
+	ml.AdvertisePort = port
+	if m.cfg.Advertise != "" {
+		ah, ap, _ := splitHostPort(m.cfg.Advertise)
+		ml.AdvertiseAddr, ml.AdvertisePort = ah, ap
+	}
+	if m.cfg.Transport != nil {
+		ml.Transport = m.cfg.Transport
+	}
+	if m.cfg.DataDir != "" {
+		if err := os.MkdirAll(m.dir(), 0o700); err != nil {
+			return nil, fmt.Errorf("mesh data dir: %w", err)
+		}
+		conf.SnapshotPath = filepath.Join(m.dir(), "serf.snapshot")
+	}
+	if m.cfg.EncryptKey != nil {
+		kr, err := m.loadKeyring()
+		if err != nil {
+			return nil, err
+		}
+		ml.Keyring = kr
+		m.keyring = kr
+		if m.cfg.DataDir != "" {
+			conf.KeyringFile = filepath.Join(m.dir(), "keyring.json")
+		}
+	} else {
+		m.log.Warn("the mesh is not encrypted: anyone who can reach the gossip port can join, and the peer endpoint needs no token; set mesh.encrypt_key_file")
+	}
+	if m.cfg.Tune != nil {
+		m.cfg.Tune(ml)
+	}
+	return conf, nil
+}
+
+// loadKeyring prefers the keyring serf saved after a rotation, so a
+// restarted node keeps the rotated keys; the configured key is then ignored.
+func (m *Mesh) loadKeyring() (*memberlist.Keyring, error) {
+	path := filepath.Join(m.dir(), "keyring.json")
+	b, err := os.ReadFile(path)
+	if m.cfg.DataDir == "" || errors.Is(err, os.ErrNotExist) {
+		return memberlist.NewKeyring(nil, m.cfg.EncryptKey)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the mesh keyring: %w", err)
+	}
+	var encoded []string
+	if err := json.Unmarshal(b, &encoded); err != nil || len(encoded) == 0 {
+		return nil, fmt.Errorf("mesh keyring %s is not a JSON list of keys (remove it to start from encrypt_key_file)", path)
+	}
+	keys := make([][]byte, 0, len(encoded))
+	for i, e := range encoded {
+		k, err := DecodeKey(e)
+		if err != nil {
+			return nil, fmt.Errorf("mesh keyring %s, key %d: %w", path, i+1, err)
+		}
+		keys = append(keys, k)
+	}
+	m.log.Info("using the saved mesh keyring; encrypt_key_file is only read when there is none", "path", path, "keys", len(keys))
+	return memberlist.NewKeyring(keys, keys[0])
+}
+
+// Run starts serf, the peer endpoint, the event loop, the publisher and
+// retry_join, and blocks until ctx is done; then it leaves the mesh
+// (bounded by serf's broadcast timeout) and shuts everything down.
+func (m *Mesh) Run(ctx context.Context) error {
+	m.mu.Lock()
+	if m.running {
+		m.mu.Unlock()
+		return errors.New("mesh: Run called twice")
+	}
+	m.running = true
+	m.mu.Unlock()
+
+	var ln net.Listener
+	if m.cfg.PeerPort > 0 {
+		host, _, _ := splitHostPort(m.cfg.Bind)
+		var err error
+		ln, err = net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(m.cfg.PeerPort)))
+		if err != nil {
+			return fmt.Errorf("mesh: peer endpoint: %w", err)
+		}
+	}
+	events := make(chan serf.Event, 1024)
+	conf, err := m.serfConfig(events)
+	if err != nil {
+		closeQuietly(ln)
+		return err
+	}
+	s, err := serf.Create(conf)
+	if err != nil {
+		closeQuietly(ln)
+		return fmt.Errorf("mesh: starting serf: %w", err)
+	}
+	m.mu.Lock()
+	m.serf = s
+	m.mu.Unlock()
+	m.log.Info("mesh started", "node", m.cfg.NodeName, "bind", m.cfg.Bind, "encrypted", s.EncryptionEnabled(), "peer_port", m.cfg.PeerPort)
+
+	if len(m.cfg.Join) > 0 {
+		// Not fatal: the node still works alone, and retry_join (if any) keeps trying.
+		// Old events are replayed, not ignored: they are the recent digests,
+		// and ordering by (boot, seq) makes replays harmless.
+		if n, err := s.Join(m.cfg.Join, false); err != nil {
+			m.log.Error("joining the mesh at start failed", "join", m.cfg.Join, "joined", n, "error", err)
+		} else {
+			m.log.Info("joined the mesh", "contacted", n)
+		}
+	}
+
+	loopCtx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var srv *http.Server
+	if ln != nil {
+		srv = m.peerServer()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				m.log.Error("peer endpoint stopped", "error", err)
+			}
+		}()
+	}
+	wg.Add(3)
+	go func() { defer wg.Done(); m.eventLoop(loopCtx, events) }()
+	go func() { defer wg.Done(); m.publisher(loopCtx) }()
+	go func() { defer wg.Done(); m.retryJoin(loopCtx) }()
+	m.Notify()
+
+	<-ctx.Done()
+	// Publishing stops first so that no digest follows the leave.
+	stop()
+	if err := s.Leave(); err != nil {
+		m.log.Warn("leaving the mesh", "error", err)
+	}
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := srv.Shutdown(sctx); err != nil {
+			m.log.Warn("stopping the peer endpoint", "error", err)
+		}
+		cancel()
+	}
+	if err := s.Shutdown(); err != nil {
+		m.log.Warn("stopping serf", "error", err)
+	}
+	wg.Wait()
+	m.client.CloseIdleConnections()
+	m.log.Info("mesh stopped")
+	return nil
+}
+
+func closeQuietly(ln net.Listener) {
+	if ln != nil {
+		_ = ln.Close()
+	}
+}
+
+func (m *Mesh) getSerf() *serf.Serf {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.serf
+}
+
+// eventLoop is the one consumer of serf's events.
+func (m *Mesh) eventLoop(ctx context.Context, events <-chan serf.Event) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e := <-events:
+			switch ev := e.(type) {
+			case serf.MemberEvent:
+				m.memberEvent(ev)
+			case serf.UserEvent:
+				m.userEvent(ev)
+			case *serf.Query:
+				m.query(ev)
+			default:
+				m.log.Warn("unknown serf event", "type", fmt.Sprintf("%T", e), "event", e.String())
+			}
+		}
+	}
+}
+
+func (m *Mesh) memberEvent(ev serf.MemberEvent) {
+	var kind EventKind
+	switch ev.Type {
+	case serf.EventMemberJoin:
+		kind = EventJoined
+	case serf.EventMemberLeave:
+		kind = EventLeft
+	case serf.EventMemberFailed:
+		kind = EventFailed
+	case serf.EventMemberUpdate:
+		kind = EventUpdated
+	case serf.EventMemberReap:
+		kind = EventReaped
+	default:
+		m.log.Warn("unknown serf member event", "type", ev.Type.String())
+		return
+	}
+	now := time.Now()
+	others := false
+	for _, mem := range ev.Members {
+		if mem.Name == m.cfg.NodeName {
+			continue
+		}
+		others = true
+		m.log.Info("member "+string(kind), "member", mem.Name, "addr", mem.Addr.String())
+		if kind == EventReaped {
+			// Reaped members leave the view; forget them to bound memory.
+			m.mu.Lock()
+			delete(m.digests, mem.Name)
+			delete(m.full, mem.Name)
+			m.mu.Unlock()
+		}
+		m.emit(ClusterEvent{Time: now, Node: mem.Name, Kind: kind,
+			Detail: fmt.Sprintf("member %s %s (%s)", mem.Name, kind, mem.Addr)})
+	}
+	// A newcomer (or a healed side) learns our state now rather than at the
+	// next refresh; but at most once per joinPublishGap, or forming a mesh
+	// of N nodes would send N² digests.
+	if others && kind == EventJoined {
+		m.mu.Lock()
+		due := time.Since(m.lastJoinPublish) > joinPublishGap
+		if due {
+			m.lastJoinPublish = time.Now()
+		}
+		m.mu.Unlock()
+		if due {
+			m.Notify()
+		}
+	}
+}
+
+func (m *Mesh) emit(ev ClusterEvent) {
+	if m.cfg.OnEvent != nil {
+		m.cfg.OnEvent(ev)
+	}
+}
+
+func (m *Mesh) userEvent(ev serf.UserEvent) {
+	if ev.Name != digestEvent {
+		m.log.Debug("ignoring user event", "name", ev.Name)
+		return
+	}
+	d, err := decodeDigest(ev.Payload)
+	if err != nil {
+		if errors.Is(err, errNewerFormat) {
+			m.log.Debug("ignoring digest", "error", err)
+		} else {
+			m.log.Warn("bad digest", "error", err)
+		}
+		return
+	}
+	if d.Node == m.cfg.NodeName {
+		return
+	}
+	now := time.Now()
+	m.mu.Lock()
+	old, had := m.digests[d.Node]
+	if had && !d.Newer(old.d) {
+		m.mu.Unlock()
+		return
+	}
+	m.digests[d.Node] = received{d: d, at: now}
+	m.mu.Unlock()
+	if m.onDigest != nil {
+		m.onDigest(d, now)
+	}
+	if had && old.d.Status != d.Status {
+		m.emit(ClusterEvent{Time: now, Node: d.Node, Kind: EventStatus, From: old.d.Status, To: d.Status,
+			Detail: fmt.Sprintf("node %s %s -> %s", d.Node, old.d.Status, d.Status)})
+	}
+}
+
+// clockQuery is the serf query that clock checks send.
+const clockQuery = "satellite:clock"
+
+func (m *Mesh) query(q *serf.Query) {
+	switch q.Name {
+	case clockQuery:
+		b := strconv.AppendInt(nil, time.Now().UnixNano(), 10)
+		if err := q.Respond(b); err != nil {
+			m.log.Debug("answering a clock query", "from", q.SourceNode(), "error", err)
+		}
+	default:
+		m.log.Debug("ignoring query", "name", q.Name)
+	}
+}
+
+// publisher sends a digest on Notify (at most one per Debounce) and every
+// RefreshInterval.
+func (m *Mesh) publisher(ctx context.Context) {
+	// The refresh is jittered by ±10% so that nodes started together (a
+	// fleet rollout) do not refresh in lockstep.
+	jittered := func() time.Duration {
+		p := m.refreshPeriod()
+		return p*9/10 + rand.N(p/5+1)
+	}
+	refresh := time.NewTimer(jittered())
+	defer refresh.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.notify:
+		case <-refresh.C:
+		}
+		refresh.Reset(jittered())
+		if err := m.publish(); err != nil {
+			m.log.Warn("publishing the digest", "error", err)
+		}
+		t := time.NewTimer(m.cfg.Debounce)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (m *Mesh) publish() error {
+	s := m.getSerf()
+	ns := m.local()
+	m.mu.Lock()
+	m.seq++
+	seq := m.seq
+	m.mu.Unlock()
+	d, names := digestOf(ns, m.boot, seq, time.Now())
+	if m.cfg.Health != nil {
+		d.SinkBacklog, d.SinkDropped = m.cfg.Health()
+	}
+	b, err := encodeDigest(d, names)
+	if err != nil {
+		return err
+	}
+	if err := s.UserEvent(digestEvent, b, false); err != nil {
+		return fmt.Errorf("serf user event: %w", err)
+	}
+	return nil
+}
+
+// retryJoin tries the retry_join addresses every RetryInterval, forever,
+// while any of them is not an alive member. Serf itself stops trying a
+// failed member once it is reaped; this loop is what heals a partition
+// longer than ReconnectTimeout.
+func (m *Mesh) retryJoin(ctx context.Context) {
+	if len(m.cfg.RetryJoin) == 0 {
+		return
+	}
+	t := time.NewTicker(m.cfg.RetryInterval)
+	defer t.Stop()
+	for {
+		if missing := m.notAlive(m.cfg.RetryJoin); len(missing) > 0 {
+			n, err := m.getSerf().Join(missing, false)
+			if err != nil {
+				m.log.Debug("retry_join", "tried", missing, "joined", n, "error", err)
+			} else {
+				m.log.Info("retry_join joined", "tried", missing, "contacted", n)
+				m.Notify()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// notAlive returns the addresses that are not an alive member's gossip
+// address. A host name never matches, so it is always tried: a join to a
+// member is only a push-pull.
+func (m *Mesh) notAlive(addrs []string) []string {
+	alive := map[string]bool{}
+	for _, mem := range m.getSerf().Members() {
+		if mem.Status == serf.StatusAlive && mem.Name != m.cfg.NodeName {
+			alive[net.JoinHostPort(mem.Addr.String(), strconv.Itoa(int(mem.Port)))] = true
+		}
+	}
+	var out []string
+	for _, a := range addrs {
+		if !alive[a] {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// SetConfigHash announces a new config hash (after a reload) in this
+// node's tags and publishes a digest.
+func (m *Mesh) SetConfigHash(hash string) error {
+	m.mu.Lock()
+	m.cfg.ConfigHash = hash
+	s := m.serf
+	m.mu.Unlock()
+	if s == nil {
+		return nil
+	}
+	tags := s.LocalMember().Tags
+	next := make(map[string]string, len(tags))
+	for k, v := range tags {
+		next[k] = v
+	}
+	next[tagHash] = hash
+	if err := s.SetTags(next); err != nil {
+		return fmt.Errorf("mesh: updating tags: %w", err)
+	}
+	m.Notify()
+	return nil
+}
+
+// maxRefreshRate caps the refresh digests of the whole mesh per second.
+// Every digest costs each node about 4·log10(N+1) retransmissions, so with
+// a fixed period the load per node would grow as N·log N; with the cap it
+// grows as log N, and the refresh period (and the time to call a silent
+// node stale) grows with N instead: 60s up to 120 nodes, 100s at 200.
+const maxRefreshRate = 2.0
+
+// refreshPeriod is RefreshInterval, stretched for large meshes.
+func (m *Mesh) refreshPeriod() time.Duration {
+	p := m.cfg.RefreshInterval
+	if s := m.getSerf(); s != nil {
+		if byRate := time.Duration(float64(s.NumNodes()) / maxRefreshRate * float64(time.Second)); byRate > p {
+			p = byRate
+		}
+	}
+	return p
+}

@@ -1,0 +1,93 @@
+package mesh
+
+import (
+	"fmt"
+	"strconv"
+)
+
+// Serf tag keys the mesh sets itself; agent tags may not use them.
+const (
+	tagRole    = "role"
+	tagAPI     = "api"
+	tagPeer    = "peer"
+	tagHash    = "hash"
+	tagVersion = "version"
+	tagBoot    = "boot"
+)
+
+// reservedTags are engine.MeshTagKeys, which validate refuses in agent tags.
+var reservedTags = map[string]bool{tagAPI: true, tagPeer: true, tagHash: true, tagVersion: true, tagBoot: true}
+
+// MemberTags is a member's serf tags, parsed.
+type MemberTags struct {
+	Role       string
+	APIAddr    string
+	PeerPort   int
+	ConfigHash string
+	Version    string
+	Boot       uint64
+	// Agent holds the agent tags (role included), for only_on and display.
+	Agent map[string]string
+}
+
+func (t MemberTags) encode() map[string]string {
+	m := make(map[string]string, len(t.Agent)+6)
+	for k, v := range t.Agent {
+		m[k] = v
+	}
+	if t.Role != "" {
+		m[tagRole] = t.Role
+	}
+	if t.APIAddr != "" {
+		m[tagAPI] = t.APIAddr
+	}
+	if t.PeerPort != 0 {
+		m[tagPeer] = strconv.Itoa(t.PeerPort)
+	}
+	if t.ConfigHash != "" {
+		m[tagHash] = t.ConfigHash
+	}
+	if t.Version != "" {
+		m[tagVersion] = t.Version
+	}
+	m[tagBoot] = strconv.FormatUint(t.Boot, 36)
+	return m
+}
+
+// ParseTags reads a member's serf tags. A malformed value is an error, but
+// the rest is still returned: a member from a newer or broken version must
+// still show up.
+func ParseTags(m map[string]string) (MemberTags, error) {
+	t := MemberTags{Agent: map[string]string{}}
+	var err error
+	for k, v := range m {
+		switch k {
+		case tagRole:
+			t.Role = v
+			t.Agent[k] = v
+		case tagAPI:
+			t.APIAddr = v
+		case tagPeer:
+			p, e := strconv.Atoi(v)
+			if e != nil || p <= 0 || p > 65535 {
+				err = fmt.Errorf("tag %s=%q is not a port", k, v)
+				continue
+			}
+			t.PeerPort = p
+		case tagHash:
+			t.ConfigHash = v
+		case tagVersion:
+			t.Version = v
+		case tagBoot:
+			b, e := strconv.ParseUint(v, 36, 64)
+			if e != nil {
+				err = fmt.Errorf("tag %s=%q is not a boot id", k, v)
+				continue
+			}
+			t.Boot = b
+		default:
+			t.Agent[k] = v
+		}
+	}
+	return t, err
+}
