@@ -74,7 +74,7 @@ type Agent struct {
 	runCtx context.Context
 	// clusterEvents carries the mesh's events to the history.
 	clusterEvents chan mesh.ClusterEvent
-	wg     sync.WaitGroup
+	wg            sync.WaitGroup
 
 	// started is closed by Run once the API listens and the scheduler,
 	// history and sinks exist: server, sched, history, histW, metrics and

@@ -131,4 +131,3 @@ func (p *agentProc) metric(t *testing.T, name, sink string) float64 {
 	v, _ := strconv.ParseFloat(string(m[1]), 64)
 	return v
 }
-

@@ -30,7 +30,6 @@ func influxURL(t testing.TB) string {
 type influxd = influxtest.Server
 
 func startInfluxd(t testing.TB) *influxd                  { return influxtest.Start(t) }
-func freePort(t testing.TB) int                           { return influxtest.FreePort(t) }
 func newDatabase(t testing.TB, base string) string        { return influxtest.NewDatabase(t, base) }
 func influxQL(t testing.TB, base, q string)               { influxtest.Exec(t, base, q) }
 func postQuery(ctx context.Context, base, q string) error { return influxtest.PostQuery(ctx, base, q) }
