@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -95,15 +94,11 @@ func runKeyring(cmd *cobra.Command, f *keyringFlags, op string, args []string) e
 			return err
 		}
 	}
-	c, err := f.client()
+	c, ctx, err := f.connect(cmd)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	ctx := cmd.Context()
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	var ans api.KeyringAnswer
 	if op == "list" {
 		ans, err = c.Keyring(ctx)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"sort"
@@ -61,15 +60,11 @@ func runMembers(cmd *cobra.Command, f *membersFlags) error {
 	if f.format != "table" && f.format != "json" {
 		return fmt.Errorf("--format must be table or json, not %q", f.format)
 	}
-	c, err := f.client()
+	c, ctx, err := f.connect(cmd)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	ctx := cmd.Context()
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	ms, raw, err := c.Members(ctx)
 	if err != nil {
 		return agentError(stderr, err, f.tokenGiven())

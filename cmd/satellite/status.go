@@ -70,6 +70,17 @@ func (f *agentFlags) add(cmd *cobra.Command, persistent bool, timeout time.Durat
 	fl.DurationVar(&f.timeout, "timeout", timeout, "give up on the agent after this long")
 }
 
+// connect builds the API client and the context of the command's requests;
+// its errors are usage errors.
+func (f *agentFlags) connect(cmd *cobra.Command) (*api.Client, context.Context, error) {
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	c, err := f.client()
+	return c, ctx, err
+}
+
 // client builds the API client; its errors are usage errors.
 func (f *agentFlags) client() (*api.Client, error) {
 	token := f.token
@@ -196,15 +207,11 @@ func runStatus(cmd *cobra.Command, f *statusFlags) error {
 	if f.format != "table" && f.format != "json" {
 		return fmt.Errorf("--format must be table or json, not %q", f.format)
 	}
-	c, err := f.client()
+	c, ctx, err := f.connect(cmd)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	ctx := cmd.Context()
-	if ctx == nil {
-		ctx = context.Background()
-	}
 
 	var (
 		cs  engine.ClusterStatus
