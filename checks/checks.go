@@ -8,10 +8,10 @@ package checks
 
 import (
 	"context"
-	"fmt"
-	"sort"
 	"sync"
 	"time"
+
+	"github.com/satellite-hq/satellite/internal/registry"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
@@ -186,10 +186,7 @@ func (r *Registration) HasMetric(name string) bool {
 	return false
 }
 
-var (
-	mu       sync.RWMutex
-	registry = map[string]*Registration{}
-)
+var types = registry.New[*Registration]("checks")
 
 // Register adds a check type. It panics on a duplicate or incomplete
 // registration: both are programming errors found at start.
@@ -197,30 +194,11 @@ func Register(r *Registration) {
 	if r == nil || r.Type == "" || r.Spec == nil || r.Build == nil {
 		panic("checks: incomplete registration")
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if _, dup := registry[r.Type]; dup {
-		panic(fmt.Sprintf("checks: type %q registered twice", r.Type))
-	}
-	registry[r.Type] = r
+	types.Add(r.Type, r)
 }
 
 // Lookup returns the registration of a type.
-func Lookup(typ string) (*Registration, bool) {
-	mu.RLock()
-	defer mu.RUnlock()
-	r, ok := registry[typ]
-	return r, ok
-}
+func Lookup(typ string) (*Registration, bool) { return types.Lookup(typ) }
 
 // Types returns every registered type name, sorted.
-func Types() []string {
-	mu.RLock()
-	defer mu.RUnlock()
-	out := make([]string, 0, len(registry))
-	for t := range registry {
-		out = append(out, t)
-	}
-	sort.Strings(out)
-	return out
-}
+func Types() []string { return types.Names() }

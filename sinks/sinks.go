@@ -7,10 +7,9 @@ package sinks
 
 import (
 	"context"
-	"fmt"
-	"sort"
-	"sync"
 	"time"
+
+	"github.com/satellite-hq/satellite/internal/registry"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
@@ -87,40 +86,18 @@ type Registration struct {
 	Doc string
 }
 
-var (
-	mu       sync.RWMutex
-	registry = map[string]*Registration{}
-)
+var types = registry.New[*Registration]("sinks")
 
 // Register adds a sink type; it panics on a duplicate or incomplete registration.
 func Register(r *Registration) {
 	if r == nil || r.Type == "" || r.Spec == nil || r.Build == nil {
 		panic("sinks: incomplete registration")
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if _, dup := registry[r.Type]; dup {
-		panic(fmt.Sprintf("sinks: type %q registered twice", r.Type))
-	}
-	registry[r.Type] = r
+	types.Add(r.Type, r)
 }
 
 // Lookup returns the registration of a type.
-func Lookup(typ string) (*Registration, bool) {
-	mu.RLock()
-	defer mu.RUnlock()
-	r, ok := registry[typ]
-	return r, ok
-}
+func Lookup(typ string) (*Registration, bool) { return types.Lookup(typ) }
 
-// Types returns every registered sink type, sorted.
-func Types() []string {
-	mu.RLock()
-	defer mu.RUnlock()
-	out := make([]string, 0, len(registry))
-	for t := range registry {
-		out = append(out, t)
-	}
-	sort.Strings(out)
-	return out
-}
+// Types returns every registered type name, sorted.
+func Types() []string { return types.Names() }
