@@ -1,7 +1,6 @@
 package agent_test
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -19,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/satellite-hq/satellite/internal/testenv"
+
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/satellite-hq/satellite/agent"
@@ -33,23 +34,8 @@ import (
 // suite runs under -race on small machines next to other packages.
 const wait = 15 * time.Second
 
-// syncBuffer collects an agent's log lines from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects output from many goroutines.
+type syncBuffer = testenv.Buffer
 
 // testAgent is an agent running in-process on a config folder.
 type testAgent struct {

@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/satellite-hq/satellite/internal/testenv"
+
 	"github.com/satellite-hq/satellite/engine"
 	"github.com/satellite-hq/satellite/sinks/sqlite"
 )
@@ -80,23 +82,8 @@ func agentBinary(t *testing.T) string {
 	return binPath
 }
 
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects output from many goroutines.
+type syncBuffer = testenv.Buffer
 
 // agentProc is `satellite run` as a process.
 type agentProc struct {

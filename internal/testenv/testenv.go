@@ -4,7 +4,9 @@
 package testenv
 
 import (
+	"bytes"
 	"os"
+	"sync"
 	"testing"
 )
 
@@ -52,4 +54,25 @@ func NeedRoot(t testing.TB, why string) {
 	if os.Geteuid() != 0 {
 		Unavailable(t, why+" needs root")
 	}
+}
+
+// Buffer collects output written from many goroutines (an agent's logs, a
+// process's output) for a test to read.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write appends p.
+func (s *Buffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns everything written so far.
+func (s *Buffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,9 +9,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/satellite-hq/satellite/internal/testenv"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -51,23 +51,8 @@ func runMain(m *testing.M) int {
 	return m.Run()
 }
 
-// syncBuffer is a log destination the plugin's goroutines and the test share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects output from many goroutines.
+type syncBuffer = testenv.Buffer
 
 // logContext returns a context carrying a logger at trace level that writes
 // to the returned buffer and, when the test fails, to the test log.
