@@ -39,9 +39,12 @@ fmt:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKG)
 
-# Fuzz the config parser and compiler for FUZZTIME.
+# Fuzz the parsers for FUZZTIME each: the config compiler, the spool's
+# record decoder, the mesh's digest decoder (bytes from the network).
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzCompile -fuzztime $(FUZZTIME) ./engine
+	$(GO) test -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime $(FUZZTIME) ./engine
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./sinks/spool
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeDigest$$' -fuzztime $(FUZZTIME) ./mesh
 
 # Regenerates the sink plugin protocol's Go code next to sinkplugin/pb/sink.proto
 # (the generated files are committed, so only a change to the .proto needs
