@@ -11,8 +11,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/satellite-hq/satellite/dsl"
 	"github.com/satellite-hq/satellite/internal/registry"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/zclconf/go-cty/cty"
@@ -106,8 +108,22 @@ type Env struct {
 	// BaseDir is the folder of the file that declared the check; relative
 	// file paths in attributes are resolved against it.
 	BaseDir string
-	// ExecEnabled reports agent.enable_exec.
-	ExecEnabled bool
+	// Agent is the node's agent block (name, data_dir, enable_exec ...): a
+	// type reads the agent options it needs from here, such as the exec
+	// type's gate, agent.enable_exec.
+	Agent dsl.Agent
+	// Logger is the check's named logger (check=ADDRESS); Build may keep it
+	// for the checker's runs. Never nil when the engine calls Build; tests
+	// that leave it nil get a null logger from Log.
+	Logger hclog.Logger
+}
+
+// Log returns env.Logger, or a null logger when none was given.
+func (env Env) Log() hclog.Logger {
+	if env.Logger == nil {
+		return hclog.NewNullLogger()
+	}
+	return env.Logger
 }
 
 // Registration describes one check type.

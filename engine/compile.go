@@ -592,7 +592,7 @@ func (c *compiler) compileInstance(rb *dsl.RawBlock, reg *checks.Registration, m
 	if !diags.HasErrors() {
 		checker, diags := reg.Build(val, checks.Env{
 			Body: remain, Spec: reg.Spec, Block: rb.DefRange, BaseDir: rb.BaseDir,
-			ExecEnabled: c.cfg.Agent.EnableExec,
+			Agent: c.cfg.Agent,
 		})
 		c.diags = append(c.diags, diags...)
 		ch.Checker = checker

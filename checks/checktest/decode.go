@@ -22,7 +22,7 @@ type Decoded struct {
 
 // DecodeChecks parses src (file name test.hcl) and decodes every
 // `check "typ" ...` block as engine.Compile does (other blocks are skipped), without running Build.
-// env supplies BaseDir and ExecEnabled; Body, Spec and Block are filled in.
+// env supplies BaseDir and Agent; Body, Spec and Block are filled in.
 func DecodeChecks(t testing.TB, typ, src string, env checks.Env, ctx *hcl.EvalContext) []Decoded {
 	t.Helper()
 	reg, ok := checks.Lookup(typ)

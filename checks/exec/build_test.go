@@ -7,6 +7,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/satellite-hq/satellite/checks"
+	"github.com/satellite-hq/satellite/dsl"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -129,7 +130,7 @@ func TestBuildUnknown(t *testing.T) {
 			t.Errorf("%s: checker %v, diags %s; want neither", body, c, diags)
 		}
 	}
-	if c, diags := registration(t).Build(cty.UnknownVal(hcldec.ImpliedType(Spec)), checks.Env{ExecEnabled: true}); c != nil || len(diags) > 0 {
+	if c, diags := registration(t).Build(cty.UnknownVal(hcldec.ImpliedType(Spec)), checks.Env{Agent: dsl.Agent{EnableExec: true}}); c != nil || len(diags) > 0 {
 		t.Errorf("a wholly unknown body: checker %v, diags %s", c, diags)
 	}
 	// A known part is still checked when another is unknown.

@@ -79,7 +79,7 @@ func init() {
 // A check on a node without agent.enable_exec is an error on the block.
 func Build(cfg cty.Value, env checks.Env) (checks.Checker, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
-	if !env.ExecEnabled {
+	if !env.Agent.EnableExec {
 		blk := env.Block
 		diags = append(diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError,

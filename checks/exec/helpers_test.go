@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/satellite-hq/satellite/checks"
+	"github.com/satellite-hq/satellite/dsl"
 	"github.com/zclconf/go-cty/cty"
 	"golang.org/x/sys/unix"
 )
@@ -54,7 +55,7 @@ type decoded struct {
 func decodeChecks(t testing.TB, src, baseDir string, execEnabled bool, ctx *hcl.EvalContext) []decoded {
 	t.Helper()
 	var out []decoded
-	for _, d := range checktest.DecodeChecks(t, Type, src, checks.Env{BaseDir: baseDir, ExecEnabled: execEnabled}, ctx) {
+	for _, d := range checktest.DecodeChecks(t, Type, src, checks.Env{BaseDir: baseDir, Agent: dsl.Agent{EnableExec: execEnabled}}, ctx) {
 		out = append(out, decoded{val: d.Val, env: d.Env, diags: d.Diags})
 	}
 	return out
