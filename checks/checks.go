@@ -70,8 +70,10 @@ type Result struct {
 	// Attrs are the type's extra `result` attributes for assert, matching the
 	// registration's Result type; missing ones are null.
 	Attrs map[string]cty.Value
-	// Duration is how long the run took.
-	Duration time.Duration
+	// A Result has no duration: the scheduler times every run (from just
+	// before Check to just after it returns), as blackbox_exporter's handler
+	// times its probes, so that no checker can get it wrong. A type that
+	// reports a finer time (the TCP handshake alone) does so as a metric.
 }
 
 // Verdict returns the run's own status, before thresholds and asserts.
@@ -167,13 +169,14 @@ func (r *Registration) buildResultType() cty.Type {
 	return cty.Object(attrs)
 }
 
-// ResultValue builds the `result` object an assert sees for one run.
-func (r *Registration) ResultValue(res Result) cty.Value {
+// ResultValue builds the `result` object an assert sees for one run that
+// took the given time (as the scheduler measured it).
+func (r *Registration) ResultValue(res Result, took time.Duration) cty.Value {
 	attrs := map[string]cty.Value{
 		"error":       cty.StringVal(res.Error),
 		"detail":      cty.StringVal(res.Detail),
 		"status":      cty.StringVal(string(res.Verdict())),
-		"duration_ms": cty.NumberFloatVal(float64(res.Duration) / float64(time.Millisecond)),
+		"duration_ms": cty.NumberFloatVal(float64(took) / float64(time.Millisecond)),
 	}
 	for _, m := range r.Metrics {
 		if v, ok := res.Metrics[m]; ok {

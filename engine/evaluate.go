@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -21,8 +22,9 @@ type Verdict struct {
 // Evaluate applies the check's thresholds and asserts to a run's result.
 // Thresholds apply to every metric the run reported. Asserts run only when
 // the checker itself did not find the check critical: a refused connection
-// needs no second message saying the status code was not 200.
-func (c *Check) Evaluate(res checks.Result) Verdict {
+// needs no second message saying the status code was not 200. took is the
+// run's duration as the scheduler measured it (result.duration_ms).
+func (c *Check) Evaluate(res checks.Result, took time.Duration) Verdict {
 	v := Verdict{Status: res.Verdict(), Error: res.Error}
 	var msgs []string
 	if v.Error != "" {
@@ -40,7 +42,7 @@ func (c *Check) Evaluate(res checks.Result) Verdict {
 		}
 	}
 	if res.Verdict() != checks.StatusCritical && len(c.Asserts) > 0 {
-		ctx := c.resultCtx(c.Registration.ResultValue(res))
+		ctx := c.resultCtx(c.Registration.ResultValue(res, took))
 		for _, a := range c.Asserts {
 			if msg, ok := a.eval(ctx); !ok {
 				v.Status = checks.StatusCritical

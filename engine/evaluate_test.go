@@ -39,7 +39,7 @@ func runCheck(t *testing.T, plan *engine.Plan, addr string) engine.Verdict {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
 	defer cancel()
-	return c.Evaluate(c.Checker.Check(ctx))
+	return c.Evaluate(c.Checker.Check(ctx), 0)
 }
 
 // The whole path from HCL to verdict, against real loopback servers:

@@ -25,6 +25,9 @@ type Event struct {
 	Verdict Verdict
 	// Scheduled is when the run was due, Started when it began.
 	Scheduled, Started time.Time
+	// Duration is how long the run took, as the scheduler measured it;
+	// zero for a blocked check.
+	Duration time.Duration
 }
 
 // Record turns the event into what sinks store, with secrets redacted.
@@ -37,7 +40,7 @@ func (e Event) Record(node string, redact func(string) string) sinks.Record {
 		Status:    string(e.State.Status),
 		RunStatus: string(e.Verdict.Status),
 		Changed:   e.Changed,
-		Duration:  e.Result.Duration,
+		Duration:  e.Duration,
 		Metrics:   e.Result.Metrics,
 		Error:     e.State.Error,
 		Labels:    e.Check.Labels,

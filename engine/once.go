@@ -112,19 +112,20 @@ func RunOnce(ctx context.Context, cs []*Check, opts OnceOptions) []Event {
 			} else {
 				started := time.Now()
 				var res checks.Result
+				var took time.Duration
 				select {
 				case sem <- struct{}{}:
 					started = time.Now()
 					res, _ = callChecker(ctx, c, opts.Logger)
-					res.Duration = time.Since(started)
+					took = time.Since(started)
 					<-sem
 				case <-ctx.Done():
 					res = checks.Result{Status: checks.StatusCritical, Error: "not run: interrupted"}
 				}
-				v := c.Evaluate(res)
+				v := c.Evaluate(res, took)
 				once := *c
 				once.FailuresBeforeCritical, once.SuccessesBeforePassing = 1, 1
-				st, _ = st.Apply(&once, v, res, started)
+				st, _ = st.Apply(&once, v, res, started, took)
 				ev = Event{Check: c, State: st, Previous: checks.StatusUnknown, Changed: true, Result: res, Verdict: v, Scheduled: now, Started: started}
 			}
 			events[i] = ev

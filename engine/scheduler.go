@@ -296,7 +296,7 @@ func (s *Scheduler) dispatch(ctx context.Context, e *entry, scheduled, now time.
 	if e.running {
 		if !e.aliveSince.IsZero() {
 			v := Verdict{Status: checks.StatusCritical, Error: fmt.Sprintf("still running since %s (timed out after %s; the checker ignores its timeout)", e.aliveSince.UTC().Format(time.RFC3339), e.check.Timeout)}
-			s.settle(e, v, checks.Result{}, scheduled, now, false)
+			s.settle(e, v, checks.Result{}, scheduled, now, now.Sub(e.aliveSince), false)
 		}
 		return
 	}
@@ -481,14 +481,14 @@ func (s *Scheduler) run(ctx context.Context, e *entry, c *Check, scheduled time.
 // (the watchdog has set aliveSince).
 func (s *Scheduler) finish(e *entry, c *Check, res checks.Result, scheduled, started time.Time, abandoned bool) {
 	<-s.sem
-	res.Duration = s.opts.Now().Sub(started)
-	v := c.Evaluate(res)
+	took := s.opts.Now().Sub(started)
+	v := c.Evaluate(res, took)
 
 	s.mu.Lock()
 	if !abandoned {
 		e.running = false
 	}
-	s.settle(e, v, res, scheduled, started, true)
+	s.settle(e, v, res, scheduled, started, took, true)
 	s.release(e)
 	s.unlockAndEmit()
 }
@@ -545,15 +545,15 @@ func callChecker(ctx context.Context, c *Check, log hclog.Logger) (checks.Result
 }
 
 // settle applies a verdict to the entry's state and emits the event. s.mu is held.
-func (s *Scheduler) settle(e *entry, v Verdict, res checks.Result, scheduled, started time.Time, ran bool) {
+func (s *Scheduler) settle(e *entry, v Verdict, res checks.Result, scheduled, started time.Time, took time.Duration, ran bool) {
 	if e.removed {
 		return
 	}
 	prev := e.state.Status
-	st, changed := e.state.Apply(e.check, v, res, started)
+	st, changed := e.state.Apply(e.check, v, res, started, took)
 	e.state = st
 	e.runs[v.Status]++
-	ev := Event{Check: e.check, State: st, Previous: prev, Changed: changed, Result: res, Verdict: v, Scheduled: scheduled, Started: started}
+	ev := Event{Check: e.check, State: st, Previous: prev, Changed: changed, Result: res, Verdict: v, Scheduled: scheduled, Started: started, Duration: took}
 	if ran {
 		s.wakeDependents(e)
 	}

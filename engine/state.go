@@ -57,9 +57,9 @@ func NewState(now time.Time) State {
 //   - From critical, a passing or warning verdict applies after
 //     successes_before_passing consecutive such runs.
 //   - Between passing and warning there is no hysteresis.
-func (s State) Apply(c *Check, v Verdict, res checks.Result, started time.Time) (State, bool) {
+func (s State) Apply(c *Check, v Verdict, res checks.Result, started time.Time, took time.Duration) (State, bool) {
 	next := s
-	next.LastRun, next.Duration, next.Metrics, next.Detail = started, res.Duration, res.Metrics, res.Detail
+	next.LastRun, next.Duration, next.Metrics, next.Detail = started, took, res.Metrics, res.Detail
 	next.RunStatus = v.Status
 	failing := v.Status == checks.StatusCritical
 	if failing {

@@ -101,7 +101,7 @@ func (c *Checker) Check(ctx context.Context) checks.Result {
 	start := time.Now()
 	mesh, err := checks.MeshFrom(ctx)
 	if err != nil {
-		return checks.Result{Status: checks.StatusCritical, Error: err.Error(), Duration: time.Since(start)}
+		return checks.Result{Status: checks.StatusCritical, Error: err.Error()}
 	}
 	alive := 0
 	for _, p := range mesh.Peers() {
@@ -111,7 +111,7 @@ func (c *Checker) Check(ctx context.Context) checks.Result {
 	}
 	if alive == 0 {
 		return checks.Result{Status: checks.StatusCritical, Error: "no peer to compare the clock with: no other member of the mesh is alive",
-			Metrics: map[string]float64{MetricPeers: 0}, Attrs: emptyAttrs(), Duration: time.Since(start)}
+			Metrics: map[string]float64{MetricPeers: 0}, Attrs: emptyAttrs()}
 	}
 	samples, qerr := mesh.Clocks(ctx)
 	res := judge(samples, alive, c.maxDrift)
@@ -130,7 +130,6 @@ func (c *Checker) Check(ctx context.Context) checks.Result {
 		// Some answers came: judge them, and say what went wrong with the rest.
 		res.Detail = strings.TrimPrefix(res.Detail+"; query: "+qerr.Error(), "; ")
 	}
-	res.Duration = time.Since(start)
 	return res
 }
 

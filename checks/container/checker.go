@@ -237,7 +237,6 @@ func (c *Checker) runGroup(ctx context.Context, cl *containerd.Client, images []
 		}
 		return checks.Result{Status: checks.StatusCritical, Error: err.Error()}
 	}
-	res.Duration = time.Since(start)
 	return res
 }
 

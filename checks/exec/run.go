@@ -172,7 +172,6 @@ func (c *Checker) Check(ctx context.Context) checks.Result {
 		Detail:   detail,
 		Metrics:  map[string]float64{MetricDuration: float64(took) / float64(time.Millisecond)},
 		Attrs:    map[string]cty.Value{"output": cty.StringVal(output)},
-		Duration: time.Since(start),
 	}
 	switch {
 	case timedOut:
@@ -221,7 +220,7 @@ func (c *Checker) Check(ctx context.Context) checks.Result {
 
 // fail is a run that did not get to start the command.
 func fail(start time.Time, msg string) checks.Result {
-	return checks.Result{Status: checks.StatusCritical, Error: msg, Duration: time.Since(start)}
+	return checks.Result{Status: checks.StatusCritical, Error: msg}
 }
 
 // ctxReason says why ctx ended: the deadline, or a cancel.

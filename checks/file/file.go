@@ -190,7 +190,6 @@ func (c *Checker) Check(ctx context.Context) checks.Result {
 		return critical(ctxError(ctx, c.path, start), start)
 	}
 	res := c.judge(f, start)
-	res.Duration = time.Since(start)
 	return res
 }
 
@@ -397,7 +396,7 @@ func kind(m fs.FileMode) string {
 }
 
 func critical(msg string, start time.Time) checks.Result {
-	return checks.Result{Status: checks.StatusCritical, Error: msg, Duration: time.Since(start)}
+	return checks.Result{Status: checks.StatusCritical, Error: msg}
 }
 
 // ctxError says that the run ran out of time, or was canceled.

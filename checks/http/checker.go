@@ -85,7 +85,6 @@ func (c *Checker) checkRedirect(_ *http.Request, via []*http.Request) error {
 func (c *Checker) Check(ctx context.Context) checks.Result {
 	start := time.Now()
 	res := c.check(ctx, start)
-	res.Duration = time.Since(start)
 	return res
 }
 

@@ -182,7 +182,7 @@ type Checker struct {
 func (c *Checker) Check(ctx context.Context) checks.Result {
 	start := time.Now()
 	fail := func(msg string) checks.Result {
-		return checks.Result{Status: checks.StatusCritical, Error: msg, Duration: time.Since(start)}
+		return checks.Result{Status: checks.StatusCritical, Error: msg}
 	}
 	if ctx.Err() != nil {
 		return fail(ctxError(ctx, "look for kernel modules", start))
@@ -223,7 +223,7 @@ func (c *Checker) Check(ctx context.Context) checks.Result {
 		return fail(fmt.Sprintf("cannot tell which kernel modules are loaded: neither %s nor %s exists", c.procModules, c.sysModule))
 	}
 
-	res := checks.Result{Attrs: map[string]cty.Value{"missing": cty.ListValEmpty(cty.String)}, Duration: time.Since(start)}
+	res := checks.Result{Attrs: map[string]cty.Value{"missing": cty.ListValEmpty(cty.String)}}
 	if len(missing) > 0 {
 		res.Attrs["missing"] = cty.ListVal(missing)
 		res.Status, res.Error = checks.StatusCritical, "not loaded: "+strings.Join(names, ", ")

@@ -100,11 +100,11 @@ type Checker struct {
 func (c *Checker) Check(ctx context.Context) checks.Result {
 	start := time.Now()
 	if ctx.Err() != nil {
-		return checks.Result{Status: checks.StatusCritical, Error: "peers: " + checks.Interrupted(ctx, start), Duration: time.Since(start)}
+		return checks.Result{Status: checks.StatusCritical, Error: "peers: " + checks.Interrupted(ctx, start)}
 	}
 	mesh, err := checks.MeshFrom(ctx)
 	if err != nil {
-		return checks.Result{Status: checks.StatusCritical, Error: err.Error(), Duration: time.Since(start)}
+		return checks.Result{Status: checks.StatusCritical, Error: err.Error()}
 	}
 	var alive, failed []string
 	var rttMax time.Duration
@@ -141,7 +141,6 @@ func (c *Checker) Check(ctx context.Context) checks.Result {
 			res.Error += "; failed: " + names(failed)
 		}
 	}
-	res.Duration = time.Since(start)
 	return res
 }
 

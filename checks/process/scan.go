@@ -73,7 +73,6 @@ func (c *Checker) Check(ctx context.Context) checks.Result {
 	res := checks.Result{
 		Metrics:  map[string]float64{MetricCount: float64(n)},
 		Attrs:    map[string]cty.Value{"pids": pidList(s.pids)},
-		Duration: time.Since(start),
 	}
 	switch {
 	case int64(n) < c.min:
@@ -89,7 +88,7 @@ func (c *Checker) Check(ctx context.Context) checks.Result {
 }
 
 func fail(start time.Time, msg string) checks.Result {
-	return checks.Result{Status: checks.StatusCritical, Error: msg, Duration: time.Since(start)}
+	return checks.Result{Status: checks.StatusCritical, Error: msg}
 }
 
 // ctxReason says why ctx ended: the deadline, or a cancel.

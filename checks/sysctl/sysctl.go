@@ -205,7 +205,7 @@ func (c *Checker) Check(ctx context.Context) checks.Result {
 	var problems []string
 	for _, p := range c.params {
 		if ctx.Err() != nil {
-			return checks.Result{Status: checks.StatusCritical, Error: ctxError(ctx, "read "+p.name, start), Duration: time.Since(start)}
+			return checks.Result{Status: checks.StatusCritical, Error: ctxError(ctx, "read "+p.name, start)}
 		}
 		got, err := readValue(filepath.Join(c.root, p.path))
 		if err != nil {
@@ -217,7 +217,7 @@ func (c *Checker) Check(ctx context.Context) checks.Result {
 			problems = append(problems, fmt.Sprintf("%s is %s, expected %s", p.name, show(got), show(p.want)))
 		}
 	}
-	res := checks.Result{Attrs: map[string]cty.Value{"values": cty.MapValEmpty(cty.String)}, Duration: time.Since(start)}
+	res := checks.Result{Attrs: map[string]cty.Value{"values": cty.MapValEmpty(cty.String)}}
 	if len(read) > 0 {
 		res.Attrs["values"] = cty.MapVal(read)
 	}

@@ -70,7 +70,7 @@ func (c *Checker) Check(ctx context.Context) checks.Result {
 	start := time.Now()
 	states, via, err := c.query(ctx, start)
 	if err != nil {
-		return checks.Result{Status: checks.StatusCritical, Error: err.Error(), Duration: time.Since(start)}
+		return checks.Result{Status: checks.StatusCritical, Error: err.Error()}
 	}
 	var res checks.Result
 	if len(c.units) > 0 {
@@ -79,7 +79,6 @@ func (c *Checker) Check(ctx context.Context) checks.Result {
 		res = judgeFailed(filterIgnored(states, c.ignore))
 	}
 	res.Detail = detail(states, via)
-	res.Duration = time.Since(start)
 	return res
 }
 

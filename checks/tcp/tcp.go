@@ -97,12 +97,11 @@ func (c *Checker) Check(ctx context.Context) checks.Result {
 	conn, err := d.DialContext(ctx, "tcp", c.address)
 	took := time.Since(start)
 	if err != nil {
-		return checks.Result{Status: checks.StatusCritical, Error: describe(ctx, err, c.address, start), Duration: took}
+		return checks.Result{Status: checks.StatusCritical, Error: describe(ctx, err, c.address, start)}
 	}
 	_ = conn.Close()
 	return checks.Result{
 		Metrics:  map[string]float64{MetricLatency: float64(took) / float64(time.Millisecond)},
-		Duration: time.Since(start),
 	}
 }
 

@@ -31,7 +31,6 @@ type Checker struct {
 func (c *Checker) Check(ctx context.Context) checks.Result {
 	start := time.Now()
 	res := c.check(ctx, start)
-	res.Duration = time.Since(start)
 	return res
 }
 
