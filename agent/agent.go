@@ -95,7 +95,7 @@ func New(opts Options) (*Agent, *dsl.Config, hcl.Diagnostics, error) {
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
 	}
-	cfg, plan, diags := engine.Load(opts.Paths, opts.Load)
+	cfg, plan, diags := Load(opts.Paths, opts.Load)
 	if diags.HasErrors() || plan == nil {
 		return nil, cfg, diags, fmt.Errorf("%w: %d error(s)", ErrConfig, countErrors(diags))
 	}

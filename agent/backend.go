@@ -74,7 +74,7 @@ func (a *Agent) reload(ctx context.Context) (string, hcl.Diagnostics, error) {
 		return "", nil, errors.New("the agent is stopping")
 	}
 	old, oldPlan := a.config()
-	cfg, plan, diags := engine.Load(a.opts.Paths, a.opts.Load)
+	cfg, plan, diags := Load(a.opts.Paths, a.opts.Load)
 	if diags.HasErrors() || plan == nil {
 		a.log.Error("reload refused: the config is invalid; the previous one keeps running", "errors", countErrors(diags), "config_hash", oldPlan.Hash)
 		for _, d := range diags {

@@ -98,7 +98,7 @@ func (m *Metrics) Observe(e engine.Event) {
 	if e.Check == nil || e.Verdict.Status == checks.StatusBlocked {
 		return
 	}
-	m.duration.WithLabelValues(e.Check.Type).Observe(e.Result.Duration.Seconds())
+	m.duration.WithLabelValues(e.Check.Type).Observe(e.Duration.Seconds())
 }
 
 // NewBuildInfo is a collector of satellite_build_info{version}, always 1.

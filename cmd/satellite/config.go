@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
 
+	"github.com/satellite-hq/satellite/agent"
 	"github.com/satellite-hq/satellite/dsl"
 	"github.com/satellite-hq/satellite/engine"
 )
@@ -85,7 +86,7 @@ func loadPlan(paths []string, f *configFlags) (*dsl.Config, *engine.Plan, hcl.Di
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	cfg, plan, diags := engine.Load(paths, opts)
+	cfg, plan, diags := agent.Load(paths, opts)
 	return cfg, plan, diags, nil
 }
 
