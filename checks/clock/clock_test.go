@@ -86,7 +86,7 @@ func TestDrift(t *testing.T) {
 		t.Errorf("detail %q\nwant   %q", res.Detail, want)
 	}
 	reg, _ := checks.Lookup(Type)
-	if got := reg.ResultValue(res); !got.Type().Equals(reg.ResultType()) {
+	if got := reg.ResultValue(res, 0); !got.Type().Equals(reg.ResultType()) {
 		t.Errorf("result type %#v", got.Type())
 	}
 
@@ -135,13 +135,13 @@ func TestEngineVerdict(t *testing.T) {
 	}
 	c, _ := plan.Check("clock.drift")
 	m := &fakeMesh{peers: alive("node-b", "node-c"), samples: []checks.ClockSample{clockSample("node-b", 150*time.Millisecond)}}
-	v := c.Evaluate(c.Checker.Check(withMesh(m)))
+	v := c.Evaluate(c.Checker.Check(withMesh(m)), 0)
 	if v.Status != checks.StatusCritical || v.Error != "drift_ms_max 150 is above the warning threshold 100; peers 1 is below the critical threshold 2" {
 		t.Errorf("%+v", v)
 	}
 	m.samples = append(m.samples, clockSample("node-c", -20*time.Millisecond))
 	m.samples[0].Offset = 20 * time.Millisecond
-	if v := c.Evaluate(c.Checker.Check(withMesh(m))); v.Status != checks.StatusPassing {
+	if v := c.Evaluate(c.Checker.Check(withMesh(m)), 0); v.Status != checks.StatusPassing {
 		t.Errorf("%+v", v)
 	}
 }

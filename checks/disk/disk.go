@@ -13,9 +13,10 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/zclconf/go-cty/cty"
+
 	"github.com/satellite-hq/satellite/checks"
 	"github.com/satellite-hq/satellite/dsl"
-	"github.com/zclconf/go-cty/cty"
 )
 
 //go:embed sample.hcl
@@ -89,19 +90,19 @@ type Checker struct {
 func (c *Checker) Check(ctx context.Context) checks.Result {
 	start := time.Now()
 	if ctx.Err() != nil {
-		return critical(ctxError(ctx, "statfs "+c.path, start), start)
+		return critical(ctxError(ctx, "statfs "+c.path, start))
 	}
 	var st syscall.Statfs_t
 	var err error
 	if gerr := c.guard.Do(ctx, func() { err = c.statfs(c.path, &st) }); gerr != nil {
 		var blocked checks.ErrBlocked
 		if errors.As(gerr, &blocked) {
-			return critical("statfs "+c.path+": "+blocked.Error(), start)
+			return critical("statfs " + c.path + ": " + blocked.Error())
 		}
-		return critical(ctxError(ctx, "statfs "+c.path, start), start)
+		return critical(ctxError(ctx, "statfs "+c.path, start))
 	}
 	if err != nil {
-		return critical(describe(c.path, err), start)
+		return critical(describe(c.path, err))
 	}
 	return checks.Result{Metrics: usage(&st)}
 }
@@ -147,7 +148,7 @@ func describe(path string, err error) string {
 	}
 }
 
-func critical(msg string, start time.Time) checks.Result {
+func critical(msg string) checks.Result {
 	return checks.Result{Status: checks.StatusCritical, Error: msg}
 }
 

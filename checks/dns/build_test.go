@@ -11,10 +11,11 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/miekg/dns"
+	"github.com/zclconf/go-cty/cty"
+
 	"github.com/satellite-hq/satellite/checks"
 	"github.com/satellite-hq/satellite/dsl"
 	"github.com/satellite-hq/satellite/engine"
-	"github.com/zclconf/go-cty/cty"
 )
 
 func TestBuildDiagnostics(t *testing.T) {
@@ -297,7 +298,7 @@ check "dns" "spf" {
 		if !ok {
 			t.Fatalf("no check %s", tc.addr)
 		}
-		v := c.Evaluate(run(c.Checker, 5*time.Second))
+		v := c.Evaluate(run(c.Checker, 5*time.Second), 0)
 		if v.Status != tc.status || !strings.Contains(v.Error, tc.errHas) {
 			t.Errorf("%s: %s %q, want %s containing %q", tc.addr, v.Status, v.Error, tc.status, tc.errHas)
 		}

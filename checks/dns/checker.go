@@ -11,8 +11,9 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	"github.com/satellite-hq/satellite/checks"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/satellite-hq/satellite/checks"
 )
 
 // noDeadlineWait bounds each network operation of a run whose context has no
@@ -43,10 +44,6 @@ type answer struct {
 // Check queries the server (or the system's nameservers, in order) once and
 // judges the answer.
 func (c *Checker) Check(ctx context.Context) checks.Result {
-	return c.check(ctx)
-}
-
-func (c *Checker) check(ctx context.Context) checks.Result {
 	servers, perServer, err := c.servers()
 	if err != nil {
 		return critical(err.Error())

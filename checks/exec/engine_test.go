@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
+
 	"github.com/satellite-hq/satellite/checks"
 	execcheck "github.com/satellite-hq/satellite/checks/exec"
 	"github.com/satellite-hq/satellite/dsl"
@@ -123,7 +124,7 @@ check "exec" "slow" {
 			t.Fatalf("no %s", tc.addr)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
-		v := c.Evaluate(c.Checker.Check(ctx))
+		v := c.Evaluate(c.Checker.Check(ctx), 0)
 		cancel()
 		if v.Status != tc.status || !strings.Contains(v.Error, tc.err) || (tc.err == "" && v.Error != "") {
 			t.Errorf("%s: %s %q, want %s with %q", tc.addr, v.Status, v.Error, tc.status, tc.err)

@@ -14,9 +14,10 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/satellite-hq/satellite/checks"
 	"github.com/zclconf/go-cty/cty"
 	"golang.org/x/sys/unix"
+
+	"github.com/satellite-hq/satellite/checks"
 )
 
 // Grace periods after the command's process group has been killed.
@@ -51,11 +52,11 @@ type Checker struct {
 func (c *Checker) Check(ctx context.Context) checks.Result {
 	start := time.Now()
 	if ctx.Err() != nil {
-		return fail(start, "did not start: "+ctxReason(ctx, start))
+		return fail("did not start: " + ctxReason(ctx, start))
 	}
 	prog, err := c.program()
 	if err != nil {
-		return fail(start, err.Error())
+		return fail(err.Error())
 	}
 	// exec would only say "no such file or directory", as if the program
 	// were missing.
@@ -64,21 +65,21 @@ func (c *Checker) Check(ctx context.Context) checks.Result {
 		if errors.As(err, &pe) {
 			err = pe.Err
 		}
-		return fail(start, "working directory "+c.dir+": "+err.Error())
+		return fail("working directory " + c.dir + ": " + err.Error())
 	} else if !fi.IsDir() {
-		return fail(start, "working directory "+c.dir+": not a directory")
+		return fail("working directory " + c.dir + ": not a directory")
 	}
 	cred, err := credential(ctx, c.user)
 	if err != nil {
 		if ctx.Err() != nil {
-			return fail(start, "looking up user "+strconv.Quote(c.user)+": "+ctxReason(ctx, start))
+			return fail("looking up user " + strconv.Quote(c.user) + ": " + ctxReason(ctx, start))
 		}
-		return fail(start, err.Error())
+		return fail(err.Error())
 	}
 
 	r, w, err := os.Pipe()
 	if err != nil {
-		return fail(start, "output pipe: "+err.Error())
+		return fail("output pipe: " + err.Error())
 	}
 	defer r.Close()
 	cmd := &exec.Cmd{
@@ -96,7 +97,7 @@ func (c *Checker) Check(ctx context.Context) checks.Result {
 	err = cmd.Start()
 	_ = w.Close() // the child has its copies; EOF comes when every holder is gone
 	if err != nil {
-		return fail(start, "start "+prog+": "+startError(err))
+		return fail("start " + prog + ": " + startError(err))
 	}
 	started := time.Now()
 	pid := cmd.Process.Pid
@@ -169,9 +170,9 @@ func (c *Checker) Check(ctx context.Context) checks.Result {
 
 	output, detail := out.text()
 	res := checks.Result{
-		Detail:   detail,
-		Metrics:  map[string]float64{MetricDuration: float64(took) / float64(time.Millisecond)},
-		Attrs:    map[string]cty.Value{"output": cty.StringVal(output)},
+		Detail:  detail,
+		Metrics: map[string]float64{MetricDuration: float64(took) / float64(time.Millisecond)},
+		Attrs:   map[string]cty.Value{"output": cty.StringVal(output)},
 	}
 	switch {
 	case timedOut:
@@ -219,7 +220,7 @@ func (c *Checker) Check(ctx context.Context) checks.Result {
 }
 
 // fail is a run that did not get to start the command.
-func fail(start time.Time, msg string) checks.Result {
+func fail(msg string) checks.Result {
 	return checks.Result{Status: checks.StatusCritical, Error: msg}
 }
 

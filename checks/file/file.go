@@ -21,9 +21,10 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/zclconf/go-cty/cty"
+
 	"github.com/satellite-hq/satellite/checks"
 	"github.com/satellite-hq/satellite/dsl"
-	"github.com/zclconf/go-cty/cty"
 )
 
 //go:embed sample.hcl
@@ -175,7 +176,7 @@ type finding struct {
 func (c *Checker) Check(ctx context.Context) checks.Result {
 	start := time.Now()
 	if ctx.Err() != nil {
-		return critical(ctxError(ctx, c.path, start), start)
+		return critical(ctxError(ctx, c.path, start))
 	}
 	probe := c.probe
 	if probe == nil {
@@ -185,12 +186,11 @@ func (c *Checker) Check(ctx context.Context) checks.Result {
 	if err := c.guard.Do(ctx, func() { f = probe() }); err != nil {
 		var blocked checks.ErrBlocked
 		if errors.As(err, &blocked) {
-			return critical(c.path+": "+blocked.Error(), start)
+			return critical(c.path + ": " + blocked.Error())
 		}
-		return critical(ctxError(ctx, c.path, start), start)
+		return critical(ctxError(ctx, c.path, start))
 	}
-	res := c.judge(f, start)
-	return res
+	return c.judge(f, start)
 }
 
 // look does the file system work of a run.
@@ -395,7 +395,7 @@ func kind(m fs.FileMode) string {
 	}
 }
 
-func critical(msg string, start time.Time) checks.Result {
+func critical(msg string) checks.Result {
 	return checks.Result{Status: checks.StatusCritical, Error: msg}
 }
 

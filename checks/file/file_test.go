@@ -14,8 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/satellite-hq/satellite/checks"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/satellite-hq/satellite/checks"
 )
 
 func build(t testing.TB, body string) *Checker {
@@ -346,7 +347,7 @@ check "file" "age" {
 		"file.age":    {checks.StatusWarning, "age_seconds"},
 	} {
 		c, _ := plan.Check(addr)
-		v := c.Evaluate(run(c.Checker, 5*time.Second))
+		v := c.Evaluate(run(c.Checker, 5*time.Second), 0)
 		if v.Status != want.status || !strings.Contains(v.Error, want.msg) {
 			t.Errorf("%s: %s %q, want %s with %q", addr, v.Status, v.Error, want.status, want.msg)
 		}

@@ -13,10 +13,11 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/satellite-hq/satellite/checks"
-	"github.com/satellite-hq/satellite/internal/tlsblock"
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
+
+	"github.com/satellite-hq/satellite/checks"
+	"github.com/satellite-hq/satellite/internal/tlsblock"
 )
 
 // userAgent is sent unless the check sets its own User-Agent header.
@@ -83,9 +84,7 @@ func (c *Checker) checkRedirect(_ *http.Request, via []*http.Request) error {
 
 // Check sends the request once and judges the response.
 func (c *Checker) Check(ctx context.Context) checks.Result {
-	start := time.Now()
-	res := c.check(ctx, start)
-	return res
+	return c.check(ctx, time.Now())
 }
 
 func (c *Checker) check(ctx context.Context, start time.Time) checks.Result {

@@ -11,9 +11,10 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+
 	"github.com/satellite-hq/satellite/checks"
 	_ "github.com/satellite-hq/satellite/checks/sysctl" // the doc page's example uses it
-	"github.com/zclconf/go-cty/cty"
 )
 
 // build compiles a kernel_module check with the given names.
@@ -205,7 +206,7 @@ check "kernel_module" "m" {
 }
 `)
 	c, _ := plan.Check("kernel_module.m")
-	if v := c.Evaluate(run(c.Checker, 5*time.Second)); v.Status != checks.StatusPassing {
+	if v := c.Evaluate(run(c.Checker, 5*time.Second), 0); v.Status != checks.StatusPassing {
 		t.Errorf("%s %q", v.Status, v.Error)
 	}
 }

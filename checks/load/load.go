@@ -18,8 +18,9 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
-	"github.com/satellite-hq/satellite/checks"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/satellite-hq/satellite/checks"
 )
 
 //go:embed sample.hcl
@@ -80,19 +81,19 @@ type Checker struct {
 func (c *Checker) Check(ctx context.Context) checks.Result {
 	start := time.Now()
 	if ctx.Err() != nil {
-		return critical(ctxError(ctx, "read "+c.loadavg, start), start)
+		return critical(ctxError(ctx, "read "+c.loadavg, start))
 	}
 	data, err := readLimited(c.loadavg)
 	if err != nil {
-		return critical(err.Error(), start)
+		return critical(err.Error())
 	}
 	loads, err := parseLoadavg(data)
 	if err != nil {
-		return critical(c.loadavg+": "+err.Error(), start)
+		return critical(c.loadavg + ": " + err.Error())
 	}
 	cpus, err := c.cpus()
 	if err != nil {
-		return critical(err.Error(), start)
+		return critical(err.Error())
 	}
 	n := float64(cpus)
 	return checks.Result{
@@ -187,7 +188,7 @@ func readLimited(path string) ([]byte, error) {
 	return data, nil
 }
 
-func critical(msg string, start time.Time) checks.Result {
+func critical(msg string) checks.Result {
 	return checks.Result{Status: checks.StatusCritical, Error: msg}
 }
 

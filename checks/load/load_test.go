@@ -164,7 +164,7 @@ check "load" "calm" {
 `)
 	for addr, want := range map[string]checks.Status{"load.any": checks.StatusWarning, "load.calm": checks.StatusPassing} {
 		c, _ := plan.Check(addr)
-		if v := c.Evaluate(run(c.Checker, 5*time.Second)); v.Status != want {
+		if v := c.Evaluate(run(c.Checker, 5*time.Second), 0); v.Status != want {
 			t.Errorf("%s: %s %q, want %s", addr, v.Status, v.Error, want)
 		}
 	}

@@ -15,8 +15,9 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
-	"github.com/satellite-hq/satellite/checks"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/satellite-hq/satellite/checks"
 )
 
 //go:embed sample.hcl
@@ -66,15 +67,15 @@ type Checker struct {
 func (c *Checker) Check(ctx context.Context) checks.Result {
 	start := time.Now()
 	if ctx.Err() != nil {
-		return critical(ctxError(ctx, "read "+c.path, start), start)
+		return critical(ctxError(ctx, "read "+c.path, start))
 	}
 	data, err := readLimited(c.path, maxMeminfo)
 	if err != nil {
-		return critical(err.Error(), start)
+		return critical(err.Error())
 	}
 	m, err := parseMeminfo(data)
 	if err != nil {
-		return critical(c.path+": "+err.Error(), start)
+		return critical(c.path + ": " + err.Error())
 	}
 	return checks.Result{Metrics: m.metrics()}
 }
@@ -181,7 +182,7 @@ func readLimited(path string, limit int64) ([]byte, error) {
 	return data, nil
 }
 
-func critical(msg string, start time.Time) checks.Result {
+func critical(msg string) checks.Result {
 	return checks.Result{Status: checks.StatusCritical, Error: msg}
 }
 

@@ -171,7 +171,7 @@ check "memory" "swap" {
 		"memory.swap":      checks.StatusPassing,
 	} {
 		c, _ := plan.Check(addr)
-		if v := c.Evaluate(run(c.Checker, 5*time.Second)); v.Status != want {
+		if v := c.Evaluate(run(c.Checker, 5*time.Second), 0); v.Status != want {
 			t.Errorf("%s: %s %q, want %s", addr, v.Status, v.Error, want)
 		}
 	}

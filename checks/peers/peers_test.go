@@ -89,7 +89,7 @@ func TestCounts(t *testing.T) {
 		t.Errorf("detail %q", res.Detail)
 	}
 	reg, _ := checks.Lookup(Type)
-	if got := reg.ResultValue(res); !got.Type().Equals(reg.ResultType()) {
+	if got := reg.ResultValue(res, 0); !got.Type().Equals(reg.ResultType()) {
 		t.Errorf("result type %#v, want %#v", got.Type(), reg.ResultType())
 	}
 }
@@ -139,12 +139,12 @@ func TestEngineVerdict(t *testing.T) {
 	}
 	mesh, _ := plan.Check("peers.mesh")
 	res := mesh.Checker.Check(withMesh(fiveMembers))
-	if v := mesh.Evaluate(res); v.Status != checks.StatusWarning || v.Error != "failed 1 is above the warning threshold 0" {
+	if v := mesh.Evaluate(res, 0); v.Status != checks.StatusWarning || v.Error != "failed 1 is above the warning threshold 0" {
 		t.Errorf("mesh: %+v", v)
 	}
 	masters, _ := plan.Check("peers.masters")
 	res = masters.Checker.Check(withMesh(fiveMembers))
-	if v := masters.Evaluate(res); v.Status != checks.StatusCritical || v.Error != "members failed: node-d" {
+	if v := masters.Evaluate(res, 0); v.Status != checks.StatusCritical || v.Error != "members failed: node-d" {
 		t.Errorf("masters: %+v", v)
 	}
 }

@@ -98,7 +98,7 @@ check "process" "none" {
 				break
 			}
 		}
-		v := c.Evaluate(res)
+		v := c.Evaluate(res, 0)
 		if v.Status != tc.status || !strings.Contains(v.Error, tc.err) || (tc.err == "" && v.Error != "") {
 			t.Errorf("%s: %s %q, want %s with %q", tc.addr, v.Status, v.Error, tc.status, tc.err)
 		}

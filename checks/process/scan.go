@@ -14,8 +14,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/satellite-hq/satellite/checks"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/satellite-hq/satellite/checks"
 )
 
 // commLen is how much of a process name the kernel keeps (TASK_COMM_LEN - 1).
@@ -41,7 +42,7 @@ type Checker struct {
 func (c *Checker) Check(ctx context.Context) checks.Result {
 	start := time.Now()
 	if ctx.Err() != nil {
-		return fail(start, "scanning "+c.procRoot+": "+ctxReason(ctx, start))
+		return fail("scanning " + c.procRoot + ": " + ctxReason(ctx, start))
 	}
 	// Reading a process's command line takes its memory-map lock, which a
 	// process stuck in the kernel can hold for long (the reason ps and
@@ -60,19 +61,19 @@ func (c *Checker) Check(ctx context.Context) checks.Result {
 	select {
 	case s = <-done:
 	case <-ctx.Done():
-		return fail(start, "scanning "+c.procRoot+": "+ctxReason(ctx, start))
+		return fail("scanning " + c.procRoot + ": " + ctxReason(ctx, start))
 	}
 	if s.err != nil {
 		if ctx.Err() != nil {
-			return fail(start, "scanning "+c.procRoot+": "+ctxReason(ctx, start))
+			return fail("scanning " + c.procRoot + ": " + ctxReason(ctx, start))
 		}
-		return fail(start, s.err.Error())
+		return fail(s.err.Error())
 	}
 
 	n := len(s.pids)
 	res := checks.Result{
-		Metrics:  map[string]float64{MetricCount: float64(n)},
-		Attrs:    map[string]cty.Value{"pids": pidList(s.pids)},
+		Metrics: map[string]float64{MetricCount: float64(n)},
+		Attrs:   map[string]cty.Value{"pids": pidList(s.pids)},
 	}
 	switch {
 	case int64(n) < c.min:
@@ -87,7 +88,7 @@ func (c *Checker) Check(ctx context.Context) checks.Result {
 	return res
 }
 
-func fail(start time.Time, msg string) checks.Result {
+func fail(msg string) checks.Result {
 	return checks.Result{Status: checks.StatusCritical, Error: msg}
 }
 

@@ -12,9 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zclconf/go-cty/cty"
+
 	"github.com/satellite-hq/satellite/checks"
 	_ "github.com/satellite-hq/satellite/checks/kernelmodule" // the doc page's example uses it
-	"github.com/zclconf/go-cty/cty"
 )
 
 // build compiles a sysctl check with the given values (HCL object body).
@@ -168,7 +169,7 @@ check "sysctl" "ostype" {
 }
 `)
 	c, _ := plan.Check("sysctl.ostype")
-	if v := c.Evaluate(run(c.Checker, 5*time.Second)); v.Status != checks.StatusPassing {
+	if v := c.Evaluate(run(c.Checker, 5*time.Second), 0); v.Status != checks.StatusPassing {
 		t.Errorf("%s %q", v.Status, v.Error)
 	}
 }

@@ -7,9 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/zclconf/go-cty/cty"
+
 	"github.com/satellite-hq/satellite/checks"
 	"github.com/satellite-hq/satellite/engine"
-	"github.com/zclconf/go-cty/cty"
 )
 
 // memSource answers from memory. It stands in for systemd, which does not
@@ -113,8 +114,8 @@ func TestJudgeNamed(t *testing.T) {
 					t.Errorf("states[%s] = %s, want %s", u, states[u].AsString(), want)
 				}
 			}
-			if !strings.HasPrefix(res.Detail, "via memory\n") || res.Duration <= 0 {
-				t.Errorf("detail %q, duration %s", res.Detail, res.Duration)
+			if !strings.HasPrefix(res.Detail, "via memory\n") {
+				t.Errorf("detail %q", res.Detail)
 			}
 		})
 	}
@@ -208,7 +209,7 @@ check "systemd" "failed" {
 	eval := func(addr string) engine.Verdict {
 		c, _ := plan.Check(addr)
 		c.Checker.(*Checker).bus = node
-		return c.Evaluate(run(c.Checker, time1s))
+		return c.Evaluate(run(c.Checker, time1s), 0)
 	}
 	if v := eval("systemd.node"); v.Status != checks.StatusCritical || !strings.Contains(v.Error, "etcd is restarting: activating") {
 		t.Errorf("node: %s %q", v.Status, v.Error)

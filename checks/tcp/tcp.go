@@ -12,9 +12,10 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/zclconf/go-cty/cty"
+
 	"github.com/satellite-hq/satellite/checks"
 	"github.com/satellite-hq/satellite/dsl"
-	"github.com/zclconf/go-cty/cty"
 )
 
 //go:embed sample.hcl
@@ -101,7 +102,7 @@ func (c *Checker) Check(ctx context.Context) checks.Result {
 	}
 	_ = conn.Close()
 	return checks.Result{
-		Metrics:  map[string]float64{MetricLatency: float64(took) / float64(time.Millisecond)},
+		Metrics: map[string]float64{MetricLatency: float64(took) / float64(time.Millisecond)},
 	}
 }
 

@@ -12,8 +12,9 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
-	"github.com/satellite-hq/satellite/checks"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/satellite-hq/satellite/checks"
 )
 
 func registration(t testing.TB) *checks.Registration {
@@ -106,9 +107,6 @@ func TestSuccess(t *testing.T) {
 	}
 	if l, ok := res.Metrics[MetricLatency]; !ok || l <= 0 {
 		t.Errorf("latency_ms %v, %v", l, ok)
-	}
-	if res.Duration <= 0 {
-		t.Error("no duration")
 	}
 }
 

@@ -10,10 +10,11 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/zclconf/go-cty/cty"
+
 	"github.com/satellite-hq/satellite/checks"
 	"github.com/satellite-hq/satellite/dsl"
 	"github.com/satellite-hq/satellite/engine"
-	"github.com/zclconf/go-cty/cty"
 )
 
 func TestBuildDiagnostics(t *testing.T) {
@@ -290,7 +291,7 @@ check "tls" "name" {
 		if !ok {
 			t.Fatalf("no check %s", tc.addr)
 		}
-		v := c.Evaluate(run(c.Checker, 5*time.Second))
+		v := c.Evaluate(run(c.Checker, 5*time.Second), 0)
 		if v.Status != tc.status || !strings.Contains(v.Error, tc.errHas) {
 			t.Errorf("%s: %s %q, want %s containing %q", tc.addr, v.Status, v.Error, tc.status, tc.errHas)
 		}

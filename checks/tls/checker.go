@@ -13,8 +13,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/satellite-hq/satellite/checks"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/satellite-hq/satellite/checks"
 )
 
 // Checker reads one certificate per run and judges it. Build makes it; it
@@ -29,9 +30,7 @@ type Checker struct {
 
 // Check reads the certificate once and judges it.
 func (c *Checker) Check(ctx context.Context) checks.Result {
-	start := time.Now()
-	res := c.check(ctx, start)
-	return res
+	return c.check(ctx, time.Now())
 }
 
 func (c *Checker) check(ctx context.Context, start time.Time) checks.Result {
