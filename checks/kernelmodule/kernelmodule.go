@@ -8,7 +8,6 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -234,7 +233,7 @@ func (c *Checker) Check(ctx context.Context) checks.Result {
 // readProcModules marks the modules /proc/modules lists. It reports false,
 // and no error, when the file does not exist.
 func (c *Checker) readProcModules(found []bool) (bool, error) {
-	data, err := readLimited(c.procModules)
+	data, err := checks.ReadFileLimited(c.procModules, maxProcModules, "the kernel's module list")
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return false, nil
@@ -271,23 +270,6 @@ func (c *Checker) readProcModules(found []bool) (bool, error) {
 // maxProcModules bounds what is read of /proc/modules: a line is under 200
 // bytes, and a kernel loads a few hundred modules at most.
 const maxProcModules = 1 << 20
-
-// readLimited reads /proc/modules, refusing one too large to be the kernel's.
-func readLimited(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxProcModules+1))
-	if err != nil {
-		return nil, err // an *os.PathError: "read /proc/modules: ..."
-	}
-	if len(data) > maxProcModules {
-		return nil, fmt.Errorf("%s is larger than 1 MiB; it is not the kernel's module list", path)
-	}
-	return data, nil
-}
 
 // quote shortens and quotes file content for an error.
 func quote(b []byte) string {

@@ -8,10 +8,8 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"math"
-	"os"
 	"runtime"
 	"strconv"
 	"time"
@@ -83,7 +81,7 @@ func (c *Checker) Check(ctx context.Context) checks.Result {
 	if ctx.Err() != nil {
 		return critical(ctxError(ctx, "read "+c.loadavg, start))
 	}
-	data, err := readLimited(c.loadavg)
+	data, err := checks.ReadFileLimited(c.loadavg, maxRead, "the kernel's file")
 	if err != nil {
 		return critical(err.Error())
 	}
@@ -107,7 +105,7 @@ func (c *Checker) Check(ctx context.Context) checks.Result {
 
 // cpus counts the online CPUs; without the sysfs file, runtime.NumCPU.
 func (c *Checker) cpus() (int, error) {
-	data, err := readLimited(c.online)
+	data, err := checks.ReadFileLimited(c.online, maxRead, "the kernel's file")
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return runtime.NumCPU(), nil
@@ -169,23 +167,6 @@ func trim(b []byte) []byte {
 		return append(b[:64:64], "..."...)
 	}
 	return b
-}
-
-// readLimited reads a small file; more than maxRead bytes is an error.
-func readLimited(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxRead+1))
-	if err != nil {
-		return nil, err // an *os.PathError: "read /proc/loadavg: ..."
-	}
-	if len(data) > maxRead {
-		return nil, fmt.Errorf("%s is larger than %d KiB; it is not the kernel's file", path, maxRead>>10)
-	}
-	return data, nil
 }
 
 func critical(msg string) checks.Result {

@@ -8,8 +8,6 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strconv"
 	"time"
 
@@ -69,7 +67,7 @@ func (c *Checker) Check(ctx context.Context) checks.Result {
 	if ctx.Err() != nil {
 		return critical(ctxError(ctx, "read "+c.path, start))
 	}
-	data, err := readLimited(c.path, maxMeminfo)
+	data, err := checks.ReadFileLimited(c.path, maxMeminfo, "a meminfo file")
 	if err != nil {
 		return critical(err.Error())
 	}
@@ -163,23 +161,6 @@ func parseKB(b []byte) (uint64, error) {
 		return 0, fmt.Errorf("%q is not a number of kB", bytes.TrimSpace(b))
 	}
 	return n * 1024, nil
-}
-
-// readLimited reads at most limit bytes of a file; more is an error.
-func readLimited(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err // an *os.PathError: "read /proc/meminfo: ..."
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d KiB; it is not a meminfo file", path, limit>>10)
-	}
-	return data, nil
 }
 
 func critical(msg string) checks.Result {

@@ -7,7 +7,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"strings"
@@ -186,12 +185,9 @@ func readCertificates(path string) ([]*x509.Certificate, error) {
 	} else if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file", path)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	data, err := checks.ReadLimited(f, MaxFileSize, path, "a certificate file")
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
-	}
-	if len(data) > MaxFileSize {
-		return nil, fmt.Errorf("%s is larger than %d MiB; it is not a certificate file", path, MaxFileSize>>20)
+		return nil, err
 	}
 	var out []*x509.Certificate
 	for rest := data; ; {
