@@ -105,7 +105,7 @@ func Build(cfg cty.Value, env checks.Env) (checks.Checker, hcl.Diagnostics) {
 	if s, ok := a.String("contains"); ok {
 		re, err := regexp.Compile(s)
 		if err != nil {
-			a.Errorf("contains", "Invalid regular expression", "contains %q is not a regular expression (Go RE2 syntax): %s.", s, regexpError(err))
+			a.Errorf("contains", "Invalid regular expression", "contains %q is not a regular expression (Go RE2 syntax): %s.", s, checks.RegexpError(err))
 		}
 		c.contains = re
 		if err == nil {
@@ -132,20 +132,6 @@ func Build(cfg cty.Value, env checks.Env) (checks.Checker, hcl.Diagnostics) {
 		return nil, a.Diags
 	}
 	return c, a.Diags
-}
-
-// regexpError words a regexp compile error without the "error parsing
-// regexp:" prefix.
-func regexpError(err error) string {
-	var se *syntax.Error
-	if errors.As(err, &se) {
-		msg := fmt.Sprintf("%s in `%s`", se.Code, se.Expr)
-		if se.Code == syntax.ErrInvalidPerlOp || se.Code == syntax.ErrInvalidNamedCapture {
-			msg += " (RE2 has no lookarounds such as (?=...) or (?<=...))"
-		}
-		return msg
-	}
-	return err.Error()
 }
 
 // Checker looks at one file per run. It is safe for concurrent use.

@@ -6,9 +6,7 @@ package processcheck
 
 import (
 	_ "embed"
-	"errors"
 	"regexp"
-	"regexp/syntax"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
@@ -95,7 +93,7 @@ func Build(cfg cty.Value, env checks.Env) (checks.Checker, hcl.Diagnostics) {
 			a.Errorf("pattern", "Empty pattern", "An empty pattern matches every process; write a regular expression over the command line, such as \"^/usr/bin/python3 .*worker\\\\.py\".")
 			complete = false
 		case err != nil:
-			a.Errorf("pattern", "Invalid regular expression", "%q is not a regular expression: %s.", p, regexpError(err))
+			a.Errorf("pattern", "Invalid regular expression", "%q is not a regular expression: %s.", p, checks.RegexpError(err))
 			complete = false
 		default:
 			c.pattern = re
@@ -137,13 +135,4 @@ func Build(cfg cty.Value, env checks.Env) (checks.Checker, hcl.Diagnostics) {
 		return nil, a.Diags
 	}
 	return c, a.Diags
-}
-
-// regexpError returns what is wrong in a pattern, without repeating it.
-func regexpError(err error) string {
-	var se *syntax.Error
-	if errors.As(err, &se) {
-		return string(se.Code) + " in `" + se.Expr + "`"
-	}
-	return err.Error()
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -54,7 +53,7 @@ func Build(cfg cty.Value, env checks.Env) (checks.Checker, hcl.Diagnostics) {
 	addr, ok := a.String("address")
 	switch {
 	case ok:
-		validateAddress(a, addr)
+		checks.ValidateHostPort(a, "address", addr, `"127.0.0.1:2379", "etcd.internal:2379" or "[::1]:2379"`)
 	case a.IsUnknown("address"):
 		return nil, a.Diags
 	default:
@@ -64,26 +63,6 @@ func Build(cfg cty.Value, env checks.Env) (checks.Checker, hcl.Diagnostics) {
 		return nil, a.Diags
 	}
 	return &Checker{address: addr}, a.Diags
-}
-
-func validateAddress(a *dsl.Attrs, addr string) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		var ae *net.AddrError
-		msg := err.Error()
-		if errors.As(err, &ae) {
-			msg = ae.Err
-		}
-		a.Errorf("address", "Invalid address", "%q is not a host:port address (%s); write it like \"127.0.0.1:2379\", \"etcd.internal:2379\" or \"[::1]:2379\".", addr, msg)
-		return
-	}
-	if host == "" {
-		a.Errorf("address", "Address without a host", "%q has no host; write the host to connect to, such as \"127.0.0.1%s\".", addr, addr)
-		return
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		a.Errorf("address", "Invalid port", "%q has port %q; a port is a number from 1 to 65535.", addr, port)
-	}
 }
 
 // Checker connects to one address once per run. It is safe for concurrent use.

@@ -4,9 +4,6 @@ package tlscheck
 
 import (
 	_ "embed"
-	"errors"
-	"net"
-	"strconv"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
@@ -85,7 +82,7 @@ func Build(cfg cty.Value, env checks.Env) (checks.Checker, hcl.Diagnostics) {
 	}
 
 	if addr, ok := a.String("address"); ok {
-		if validateAddress(a, addr) {
+		if checks.ValidateHostPort(a, "address", addr, `"127.0.0.1:6443", "etcd.internal:2379" or "[::1]:443"`) {
 			c.address = addr
 		} else {
 			complete = false
@@ -141,26 +138,4 @@ func Build(cfg cty.Value, env checks.Env) (checks.Checker, hcl.Diagnostics) {
 		return nil, a.Diags
 	}
 	return c, a.Diags
-}
-
-func validateAddress(a *dsl.Attrs, addr string) bool {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		var ae *net.AddrError
-		msg := err.Error()
-		if errors.As(err, &ae) {
-			msg = ae.Err
-		}
-		a.Errorf("address", "Invalid address", "%q is not a host:port address (%s); write it like \"127.0.0.1:6443\", \"etcd.internal:2379\" or \"[::1]:443\".", addr, msg)
-		return false
-	}
-	if host == "" {
-		a.Errorf("address", "Address without a host", "%q has no host; write the host to connect to, such as \"127.0.0.1%s\".", addr, addr)
-		return false
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		a.Errorf("address", "Invalid port", "%q has port %q; a port is a number from 1 to 65535.", addr, port)
-		return false
-	}
-	return true
 }
