@@ -91,17 +91,9 @@ func Build(cfg cty.Value, env checks.Env) (checks.Checker, hcl.Diagnostics) {
 	c := &Checker{qtype: dns.TypeA, typeName: "A", network: "udp", resolvConf: SystemResolvConf, readResolvConf: dns.ClientConfigFromFile}
 	complete := true
 
-	switch name, ok := a.String("name"); {
-	case ok:
-		if validateName(a, name) {
-			c.name = dns.Fqdn(name)
-		} else {
-			complete = false
-		}
-	case a.IsUnknown("name"):
-		complete = false
-	default:
-		a.Errorf("name", "Missing required argument", "The argument \"name\" is required: the name to resolve, such as \"etcd.internal\".")
+	if name, ok := dsl.Required(a, "name", `the name to resolve, such as "etcd.internal"`, a.String); ok && validateName(a, name) {
+		c.name = dns.Fqdn(name)
+	} else {
 		complete = false
 	}
 

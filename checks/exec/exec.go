@@ -96,22 +96,13 @@ func Build(cfg cty.Value, env checks.Env) (checks.Checker, hcl.Diagnostics) {
 	c := &Checker{dir: DefaultDir}
 	complete := true
 
-	switch argv, ok := a.StringList("command"); {
-	case ok:
-		if validCommand(a, argv) {
-			c.argv = argv
-			if strings.ContainsRune(argv[0], '/') {
-				c.path = dsl.ResolvePath(env.BaseDir, argv[0])
-			}
-		} else {
-			complete = false
+	argv, ok := dsl.Required(a, "command", `the program and its arguments as a list, such as ["/usr/lib/nagios/plugins/check_disk", "-w", "10%"]`, a.StringList)
+	if ok && validCommand(a, argv) {
+		c.argv = argv
+		if strings.ContainsRune(argv[0], '/') {
+			c.path = dsl.ResolvePath(env.BaseDir, argv[0])
 		}
-	case a.IsUnknown("command"):
-		complete = false
-	default:
-		if !a.Diags.HasErrors() {
-			a.Errorf("command", "Missing required argument", "The argument \"command\" is required: the program and its arguments as a list, such as [\"/usr/lib/nagios/plugins/check_disk\", \"-w\", \"10%%\"].")
-		}
+	} else {
 		complete = false
 	}
 

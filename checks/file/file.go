@@ -78,8 +78,7 @@ func Build(cfg cty.Value, env checks.Env) (checks.Checker, hcl.Diagnostics) {
 	c := &Checker{wantExists: true}
 	complete := true
 
-	switch p, ok := a.String("path"); {
-	case ok:
+	if p, ok := dsl.Required(a, "path", `the file to check, such as "/etc/kubernetes/kubelet.conf"`, a.String); ok {
 		switch {
 		case p == "":
 			a.Errorf("path", "Empty path", "path must name the file to check, such as \"/etc/kubernetes/kubelet.conf\".")
@@ -87,10 +86,8 @@ func Build(cfg cty.Value, env checks.Env) (checks.Checker, hcl.Diagnostics) {
 			a.Errorf("path", "Invalid path", "The path %q contains a NUL byte, which no file name can hold.", p)
 		}
 		c.path = dsl.ResolvePath(env.BaseDir, p)
-	case a.IsUnknown("path"):
+	} else {
 		complete = false
-	default:
-		a.Errorf("path", "Missing required argument", "The argument \"path\" is required: the file to check, such as \"/etc/kubernetes/kubelet.conf\".")
 	}
 
 	if d, ok := a.Duration("max_age"); ok {

@@ -88,17 +88,13 @@ func Build(cfg cty.Value, env checks.Env) (checks.Checker, hcl.Diagnostics) {
 	}
 	complete := true
 
-	switch u, ok := a.String("url"); {
-	case ok:
+	if u, ok := dsl.Required(a, "url", `the address to request, such as "https://127.0.0.1:6443/healthz"`, a.String); ok {
 		if parsed := validateURL(a, u); parsed != nil {
 			c.url = parsed
 		} else {
 			complete = false
 		}
-	case a.IsUnknown("url"):
-		complete = false
-	default:
-		a.Errorf("url", "Missing required argument", "The argument \"url\" is required: the address to request, such as \"https://127.0.0.1:6443/healthz\".")
+	} else {
 		complete = false
 	}
 

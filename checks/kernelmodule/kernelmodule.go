@@ -68,14 +68,11 @@ func Build(cfg cty.Value, env checks.Env) (checks.Checker, hcl.Diagnostics) {
 		return nil, nil // nothing to check yet (validate --unknown-env)
 	}
 	a := dsl.NewAttrs(cfg, env.Body, env.Block)
-	v, _ := a.Value("modules").UnmarkDeep()
-	switch {
-	case v.IsNull():
-		a.Errorf("modules", "Missing required argument", "The argument \"modules\" is required: the modules that must be loaded, such as modules = [\"overlay\", \"br_netfilter\"].")
+	v, ok := dsl.Required(a, "modules", `the modules that must be loaded, such as modules = ["overlay", "br_netfilter"]`, a.Known)
+	if !ok {
 		return nil, a.Diags
-	case !v.IsKnown():
-		return nil, a.Diags
-	case v.LengthInt() == 0:
+	}
+	if v.LengthInt() == 0 {
 		a.Errorf("modules", "Empty modules", "modules must name at least one module, such as modules = [\"overlay\", \"br_netfilter\"].")
 		return nil, a.Diags
 	}

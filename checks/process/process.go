@@ -62,18 +62,10 @@ func Build(cfg cty.Value, env checks.Env) (checks.Checker, hcl.Diagnostics) {
 	c := &Checker{procRoot: ProcRoot, min: 1}
 	complete := true
 
-	switch hasName, hasPattern := a.IsSet("name"), a.IsSet("pattern"); {
-	case hasName && hasPattern:
-		a.Errorf("pattern", "Both name and pattern", "Set either name (the process name, such as \"nginx\") or pattern (a regular expression over the command line), not both.")
-		complete = false
-	case !hasName && !hasPattern:
-		blk := env.Block
-		a.Diags = append(a.Diags, &hcl.Diagnostic{
-			Severity: hcl.DiagError,
-			Summary:  "Missing name or pattern",
-			Detail:   "A process check needs name (the process name, such as \"nginx\") or pattern (a regular expression over the whole command line, such as \"java .*-jar /opt/app/app.jar\").",
-			Subject:  &blk,
-		})
+	if !a.ExactlyOne("name", "pattern",
+		"Set either name (the process name, such as \"nginx\") or pattern (a regular expression over the command line), not both.",
+		"Missing name or pattern",
+		"A process check needs name (the process name, such as \"nginx\") or pattern (a regular expression over the whole command line, such as \"java .*-jar /opt/app/app.jar\").") {
 		complete = false
 	}
 

@@ -66,14 +66,11 @@ func Build(cfg cty.Value, env checks.Env) (checks.Checker, hcl.Diagnostics) {
 		return nil, nil // nothing to check yet (validate --unknown-env)
 	}
 	a := dsl.NewAttrs(cfg, env.Body, env.Block)
-	v, _ := a.Value("values").UnmarkDeep()
-	switch {
-	case v.IsNull():
-		a.Errorf("values", "Missing required argument", "The argument \"values\" is required: the parameters and their expected values, such as values = { \"net.ipv4.ip_forward\" = \"1\" }.")
+	v, ok := dsl.Required(a, "values", `the parameters and their expected values, such as values = { "net.ipv4.ip_forward" = "1" }`, a.Known)
+	if !ok {
 		return nil, a.Diags
-	case !v.IsKnown():
-		return nil, a.Diags
-	case v.LengthInt() == 0:
+	}
+	if v.LengthInt() == 0 {
 		a.Errorf("values", "Empty values", "values must name at least one parameter, such as values = { \"net.ipv4.ip_forward\" = \"1\" }.")
 		return nil, a.Diags
 	}

@@ -50,16 +50,8 @@ func Build(cfg cty.Value, env checks.Env) (checks.Checker, hcl.Diagnostics) {
 		return nil, nil // nothing to check yet (validate --unknown-env)
 	}
 	a := dsl.NewAttrs(cfg, env.Body, env.Block)
-	addr, ok := a.String("address")
-	switch {
-	case ok:
-		checks.ValidateHostPort(a, "address", addr, `"127.0.0.1:2379", "etcd.internal:2379" or "[::1]:2379"`)
-	case a.IsUnknown("address"):
-		return nil, a.Diags
-	default:
-		a.Errorf("address", "Missing required argument", "The argument \"address\" is required: the host:port to connect to, such as \"127.0.0.1:2379\".")
-	}
-	if a.Diags.HasErrors() {
+	addr, ok := dsl.Required(a, "address", `the host:port to connect to, such as "127.0.0.1:2379"`, a.String)
+	if !ok || !checks.ValidateHostPort(a, "address", addr, `"127.0.0.1:2379", "etcd.internal:2379" or "[::1]:2379"`) {
 		return nil, a.Diags
 	}
 	return &Checker{address: addr}, a.Diags

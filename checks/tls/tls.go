@@ -66,18 +66,10 @@ func Build(cfg cty.Value, env checks.Env) (checks.Checker, hcl.Diagnostics) {
 	c := &Checker{verify: true}
 	complete := true
 
-	switch hasAddr, hasFile := a.IsSet("address"), a.IsSet("file"); {
-	case hasAddr && hasFile:
-		a.Errorf("file", "Both address and file", "Set either address (a TLS server to connect to) or file (a PEM certificate on disk), not both; make two checks to check both.")
-		complete = false
-	case !hasAddr && !hasFile:
-		block := env.Block // neither attribute is there to point at
-		a.Diags = append(a.Diags, &hcl.Diagnostic{
-			Severity: hcl.DiagError,
-			Summary:  "Missing certificate source",
-			Detail:   "Set address, the host:port of a TLS server such as \"127.0.0.1:6443\", or file, the path of a PEM certificate such as \"/etc/etcd/pki/peer.crt\".",
-			Subject:  &block,
-		})
+	if !a.ExactlyOne("address", "file",
+		"Set either address (a TLS server to connect to) or file (a PEM certificate on disk), not both; make two checks to check both.",
+		"Missing certificate source",
+		"Set address, the host:port of a TLS server such as \"127.0.0.1:6443\", or file, the path of a PEM certificate such as \"/etc/etcd/pki/peer.crt\".") {
 		complete = false
 	}
 
