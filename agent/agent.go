@@ -1,6 +1,8 @@
 // Package agent runs satellite on one node: it loads and compiles the
-// config, runs the scheduler, writes results to the local history and the
-// sinks, serves the HTTP API, and reloads the config on request.
+// config, runs the scheduler, publishes what it reports on the events bus
+// (whose subscribers are the local history, every sink, /metrics, the
+// mesh's digest publisher and the log), serves the HTTP API, and reloads
+// the config on request.
 package agent
 
 import (
@@ -8,10 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -23,9 +24,9 @@ import (
 	"github.com/satellite-hq/satellite/checks"
 	"github.com/satellite-hq/satellite/dsl"
 	"github.com/satellite-hq/satellite/engine"
+	"github.com/satellite-hq/satellite/events"
 	"github.com/satellite-hq/satellite/mesh"
 	"github.com/satellite-hq/satellite/sinks"
-	"github.com/satellite-hq/satellite/sinks/spool"
 	"github.com/satellite-hq/satellite/sinks/sqlite"
 )
 
@@ -57,36 +58,33 @@ type Agent struct {
 	reloadMu sync.Mutex // one reload at a time
 	stopping bool       // guarded by reloadMu: Run is stopping, reloads are refused
 
-	mu      sync.RWMutex
-	cfg     *dsl.Config
-	plan    *engine.Plan
-	writers map[string]*sinkWriter
+	mu    sync.RWMutex
+	cfg   *dsl.Config
+	plan  *engine.Plan
+	sinks map[string]*sinkWriter // by sink address; guarded by mu
 
+	// Set by Run before started is closed, never changed after: whoever
+	// has seen started closed may read them.
+	bus     *events.Bus
 	sched   *engine.Scheduler
 	mesh    *mesh.Mesh // nil without a mesh block
-	history *sqlite.DB
+	history *sqlite.DB // nil with agent.history = false
 	histW   *sinks.Writer
 	metrics *api.Metrics
 	server  *api.Server
 	reg     *prometheus.Registry
-
-	// runCtx is the context the sink writers run under.
-	runCtx context.Context
-	// clusterEvents carries the mesh's events to the history.
-	clusterEvents chan mesh.ClusterEvent
-	wg            sync.WaitGroup
+	// pubCfg is the config events are published with (node name,
+	// redaction), read without a.mu so that a reload closing a sink never
+	// holds up the scheduler's events.
+	pubCfg atomic.Pointer[dsl.Config]
+	// writerCtx is the context the sink writers run under; cancelled once
+	// they are closed.
+	writerCtx context.Context
 
 	// started is closed by Run once the API listens and the scheduler,
-	// history and sinks exist: server, sched, history, histW, metrics and
-	// runCtx are set before and never change after, so whoever has seen
-	// it closed may read them. stopped is closed when Run returns.
+	// history, bus and sinks exist; stopped when Run returns.
 	started, stopped chan struct{}
 	runOnce          sync.Once
-}
-
-type sinkWriter struct {
-	sink   *engine.Sink
-	writer *sinks.Writer
 }
 
 // New loads and compiles the config. Diagnostics are returned for printing;
@@ -95,12 +93,14 @@ func New(opts Options) (*Agent, *dsl.Config, hcl.Diagnostics, error) {
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
 	}
+	//LOADLOGGER
 	cfg, plan, diags := Load(opts.Paths, opts.Load)
 	if diags.HasErrors() || plan == nil {
 		return nil, cfg, diags, fmt.Errorf("%w: %d error(s)", ErrConfig, countErrors(diags))
 	}
-	a := &Agent{opts: opts, log: opts.Logger, cfg: cfg, plan: plan, writers: map[string]*sinkWriter{},
+	a := &Agent{opts: opts, log: opts.Logger, cfg: cfg, plan: plan, sinks: map[string]*sinkWriter{},
 		started: make(chan struct{}), stopped: make(chan struct{})}
+	a.pubCfg.Store(cfg)
 	return a, cfg, diags, nil
 }
 
@@ -114,152 +114,106 @@ func countErrors(diags hcl.Diagnostics) int {
 	return n
 }
 
-// Run starts everything and blocks until ctx is done; then it stops the
-// API, lets runs in flight finish (each within its timeout), flushes the
-// history and the sinks, and returns.
-func (a *Agent) Run(ctx context.Context) error {
+// Run starts everything and blocks until ctx is done or the API or the mesh
+// fails; then it stops the API, lets runs in flight finish (each within its
+// timeout), lets the mesh publish the last results and leave, drains the
+// bus into the history and the sinks, flushes them, and returns.
+func (a *Agent) Run(ctx context.Context) (err error) {
 	first := false
 	a.runOnce.Do(func() { first = true })
 	if !first {
 		return errors.New("agent: Run called twice")
 	}
 	defer close(a.stopped)
+	var p parts
+	defer p.stop() // also on a failure while starting
 	cfg, plan := a.config()
 	a.log.Info("starting", "node", cfg.Agent.Name, "config_hash", plan.Hash, "checks", len(plan.Running()), "sinks", len(plan.Sinks), "version", a.opts.Version)
 
-	// The API and the history first: a port in use or an unreadable data_dir
-	// stops the agent before any check runs.
+	// What can refuse to start comes first: the API's options and port,
+	// the data dir; no check runs before they are settled.
 	a.reg = prometheus.NewRegistry()
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	writerCtx, stopWriters := context.WithCancel(context.Background())
+	p.onStop(stopWriters) // after every writer closed
+	a.writerCtx = writerCtx
+	if cfg.Agent.History {
+		if err := a.openHistory(ctx, cfg, &p); err != nil {
+			return err
+		}
+	}
 	apiOpts, err := a.apiOptions(cfg)
 	if err != nil {
 		return err
 	}
-	a.server, err = api.New(a, apiOpts)
-	if err != nil {
+	if a.server, err = api.New(a, apiOpts); err != nil {
 		return err
 	}
-	runCtx, stopWriters := context.WithCancel(context.Background())
-	defer stopWriters()
-	a.runCtx = runCtx
-	if cfg.Agent.History {
-		if err := a.openHistory(ctx, cfg); err != nil {
-			return err
-		}
-	}
+	p.onStop(a.closeSinks)
+	a.bus = events.New(a.log.Named("events"))
+	// Stopping the bus drains every queue into the writers before they close.
+	p.onStop(func() {
+		dctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+		defer cancel()
+		a.bus.Close(dctx)
+	})
 	if err := a.server.Listen(); err != nil {
-		if a.history != nil {
-			stopWriters()
-			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			_ = a.histW.Close(cctx)
-			cancel()
-			a.wg.Wait()
-		}
 		return err
 	}
+	p.onStop(func() { _ = a.server.Close() })
 	a.openSinks(ctx, plan)
 	if a.mesh, err = a.newMesh(cfg, plan, a.server.Addr().String()); err != nil {
-		_ = a.server.Close()
-		a.closeWriters()
-		if a.histW != nil {
-			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			_ = a.histW.Close(cctx)
-			cancel()
-		}
-		stopWriters()
-		a.wg.Wait()
 		return fmt.Errorf("mesh: %w", err)
 	}
-	if a.mesh != nil && a.history != nil {
-		a.clusterEvents = make(chan mesh.ClusterEvent, clusterEventBuffer)
-		a.wg.Add(1)
-		go func() {
-			defer a.wg.Done()
-			a.storeClusterEvents(runCtx)
-		}()
-	}
-
 	a.sched = engine.NewScheduler(plan, engine.SchedulerOptions{
 		MaxConcurrent: cfg.Agent.MaxConcurrent,
-		OnEvent:       a.onEvent,
+		OnEvent:       a.publish,
 		Logger:        a.log.Named("scheduler"),
 	})
 	a.metrics = api.NewMetrics(a.sched.Snapshot)
-	a.reg.MustRegister(a.metrics, api.NewBuildInfo(a.opts.Version), &sinkCollector{a: a})
+	a.reg.MustRegister(a.metrics, api.NewBuildInfo(a.opts.Version), &sinkCollector{a: a}, &busCollector{bus: a.bus})
+	a.subscribe()
 	close(a.started)
 
-	// The mesh runs until the scheduler has stopped: the last results
-	// are published, then the node leaves.
-	meshCtx, stopMesh := context.WithCancel(context.Background())
-	defer stopMesh()
-	meshErr := make(chan error, 1)
+	// The mesh runs until the scheduler has stopped: the last results are
+	// published, then the node leaves. It stops with its own context, not
+	// ctx, so that it outlives the scheduler.
+	var meshErr <-chan error
 	if a.mesh != nil {
-		go func() { meshErr <- a.mesh.Run(meshCtx) }()
+		meshErr = p.goRun(context.Background(), a.mesh.Run)
 	}
-
-	// The scheduler stops with ctx, and also when the API or the mesh
-	// fails: Run waits for it before it returns. Checks that look at the
-	// cluster (peers, clock) find the mesh in their context.
-	schedCtx, stopSched := context.WithCancel(ctx)
-	defer stopSched()
+	// Checks that look at the cluster (peers, clock) find the mesh in
+	// their context.
+	schedCtx := ctx
 	if a.mesh != nil {
-		schedCtx = checks.WithMesh(schedCtx, a.mesh)
+		schedCtx = checks.WithMesh(ctx, a.mesh)
 	}
-	schedDone := make(chan struct{})
-	go func() {
-		defer close(schedDone)
-		a.sched.Run(schedCtx)
-	}()
-	apiCtx, stopAPI := context.WithCancel(ctx)
-	defer stopAPI()
-	apiErr := make(chan error, 1)
-	go func() { apiErr <- a.server.Serve(apiCtx) }()
+	p.goRun(schedCtx, func(ctx context.Context) error { a.sched.Run(ctx); return nil })
+	apiErr := p.goRun(ctx, a.server.Serve)
 
 	var runErr error
 	select {
 	case <-ctx.Done():
-		// The API first, and wait for it: a reload it is answering must
-		// not open sinks while they are being closed.
-		stopAPI()
-		if err := <-apiErr; err != nil {
-			a.log.Error("stopping the API", "error", err)
-		}
 	case err := <-apiErr:
 		if err != nil {
 			runErr = fmt.Errorf("API: %w", err)
 		}
 	case err := <-meshErr:
-		// The mesh ends only on an error before ctx is done (its ports).
+		// The mesh ends before it is stopped only on an error (its ports).
 		runErr = fmt.Errorf("mesh: %w", err)
-		meshErr <- nil
-		stopAPI()
-		<-apiErr
 	}
 	a.reloadMu.Lock()
-	a.stopping = true // no reload from now on (SIGHUP)
+	a.stopping = true // no reload from now on (SIGHUP); waits for one in flight
 	a.reloadMu.Unlock()
-	a.log.Info("stopping: waiting for runs in flight")
-	stopSched()
-	<-schedDone
-	if a.mesh != nil {
-		stopMesh()
-		if err := <-meshErr; err != nil && runErr == nil {
-			runErr = fmt.Errorf("mesh: %w", err)
-		}
-	}
-	a.closeWriters()
-	if a.history != nil {
-		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := a.histW.Close(cctx); err != nil {
-			a.log.Error("closing the history", "error", err)
-		}
-		cancel()
-	}
-	stopWriters()
-	a.wg.Wait()
+	a.log.Info("stopping: the API, then runs in flight, the mesh, the bus, the sinks and the history")
+	p.stop()
 	a.log.Info("stopped")
 	return runErr
 }
+
+// drainTimeout bounds the wait, at stop, for the bus's subscribers to
+// handle what is queued (the writers only push it to their spools).
+const drainTimeout = 10 * time.Second
 
 // Addr is the API's address once Run has started the agent (it listens,
 // and the scheduler exists); "" before. Safe to call while Run starts.
@@ -283,6 +237,9 @@ func (a *Agent) config() (*dsl.Config, *engine.Plan) {
 
 func (a *Agent) apiOptions(cfg *dsl.Config) (api.Options, error) {
 	o := api.Options{Listen: cfg.API.Listen, Logger: a.log.Named("api"), Registry: a.reg}
+	if a.history != nil {
+		o.History = a.history
+	}
 	if a.opts.Listen != "" {
 		o.Listen = a.opts.Listen
 	}
@@ -314,161 +271,9 @@ func readToken(path string) (string, error) {
 	return t, nil
 }
 
-func (a *Agent) openHistory(ctx context.Context, cfg *dsl.Config) error {
-	path := filepath.Join(cfg.Agent.DataDir, sqlite.HistoryFile)
-	db, err := sqlite.Open(ctx, path, cfg.Agent.HistoryRetention)
-	if err != nil {
-		return fmt.Errorf("opening the history: %w", err)
-	}
-	a.history = db
-	// The history is spooled like any sink, so that a kill -9 loses none
-	// of the results accepted before it.
-	dir := filepath.Join(cfg.Agent.DataDir, "spool", "history")
-	sp, err := spool.Open(spool.Options{Dir: dir, MaxBytes: engine.DefaultSpoolMax, Logger: a.log.Named("spool").With("sink", "history")})
-	if err != nil {
-		_ = db.Close()
-		return fmt.Errorf("opening the history's spool: %w", err)
-	}
-	a.histW = sinks.NewWriter(db, sinks.WriterOptions{Name: "history", BatchSize: 1000, FlushInterval: time.Second, Queue: sp, Logger: a.log.Named("history")})
-	a.start(a.histW, a.log.Named("history"))
-	a.log.Info("history", "path", path)
-	return nil
-}
-
-// start runs w until the agent stops; the sink finds log in its context
-// (sinks that open lazily, such as plugins, log through it).
-func (a *Agent) start(w *sinks.Writer, log hclog.Logger) {
-	ctx := hclog.WithContext(a.runCtx, log)
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		_ = w.Run(ctx)
-	}()
-}
-
-// openSinks opens the plan's sinks that are not open yet, and closes the
-// ones the plan no longer has or changed. Each sink gets a Writer over its
-// own spool under agent.data_dir/spool/TYPE.NAME, so results are kept from
-// the moment they are accepted. A sink that fails to open is logged and
-// opened again by its next write: its results wait in the spool meanwhile.
-func (a *Agent) openSinks(ctx context.Context, plan *engine.Plan) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	keep := map[string]bool{}
-	for _, s := range plan.Sinks {
-		if old, ok := a.writers[s.Address]; ok && sameSink(old.sink, s) {
-			old.sink = s
-			keep[s.Address] = true
-			continue
-		}
-		if s.Opener == nil {
-			continue
-		}
-		// The old writer holds the spool's lock: close it first.
-		if old, ok := a.writers[s.Address]; ok {
-			a.closeWriter(old)
-			delete(a.writers, s.Address)
-		}
-		w, err := a.newSinkWriter(ctx, s)
-		if err != nil {
-			a.log.Error("cannot start sink; its results are dropped until it is fixed and the config reloaded", "sink", s.Address, "error", a.cfg.Redact(err.Error()))
-			continue
-		}
-		a.writers[s.Address] = &sinkWriter{sink: s, writer: w}
-		keep[s.Address] = true
-		a.start(w, a.sinkLog(s))
-	}
-	for addr, w := range a.writers {
-		if !keep[addr] {
-			a.closeWriter(w)
-			delete(a.writers, addr)
-		}
-	}
-}
-
-// sinkOpenTimeout bounds the first open of a sink at start or reload.
-const sinkOpenTimeout = 10 * time.Second
-
-func (a *Agent) newSinkWriter(ctx context.Context, s *engine.Sink) (*sinks.Writer, error) {
-	dir := spool.Dir(a.cfg.Agent.DataDir, s.Type, s.Name)
-	log := a.sinkLog(s)
-	sp, err := spool.Open(spool.Options{Dir: dir, MaxBytes: s.SpoolMax, Logger: log.Named("spool")})
-	if err != nil {
-		return nil, err
-	}
-	sink := sinks.Lazy(s.Opener)
-	octx, cancel := context.WithTimeout(hclog.WithContext(ctx, log), sinkOpenTimeout)
-	defer cancel()
-	if err := sink.Open(octx); err != nil {
-		log.Error("cannot open sink; its results wait in its spool and it is opened again with backoff", "spool", dir, "error", a.cfg.Redact(err.Error()))
-	}
-	return sinks.NewWriter(sink, sinks.WriterOptions{
-		Name: s.Address, BatchSize: s.BatchSize, FlushInterval: s.FlushInterval,
-		Queue: sp, DeadLetter: filepath.Join(dir, spool.DeadLetterFile), Logger: log,
-	}), nil
-}
-
-func (a *Agent) sinkLog(s *engine.Sink) hclog.Logger {
-	return a.log.Named("sink").With("sink", s.Address)
-}
-
-// sameSink reports whether a reload left a sink's settings alone.
-func sameSink(a, b *engine.Sink) bool {
-	return a.Type == b.Type && a.Send == b.Send && a.BatchSize == b.BatchSize &&
-		a.FlushInterval == b.FlushInterval && a.SpoolMax == b.SpoolMax && reflect.DeepEqual(a.Opener, b.Opener)
-}
-
-func (a *Agent) closeWriter(w *sinkWriter) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := w.writer.Close(ctx); err != nil {
-		a.log.Error("closing sink", "sink", w.sink.Address, "error", err)
-	}
-}
-
-func (a *Agent) closeWriters() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for addr, w := range a.writers {
-		a.closeWriter(w)
-		delete(a.writers, addr)
-	}
-}
-
-// onEvent fans a run out to the metrics, the history and the sinks. It is
-// called on scheduler goroutines and never blocks: writers queue.
-func (a *Agent) onEvent(e engine.Event) {
-	if a.metrics != nil {
-		a.metrics.Observe(e)
-	}
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	rec := e.Record(a.cfg.Agent.Name, a.cfg.Redact)
-	if a.histW != nil {
-		a.histW.Enqueue(rec)
-	}
-	for _, addr := range sinkTargets(e.Check, a.writers) {
-		w, ok := a.writers[addr]
-		if !ok || (w.sink.Send == "changes" && !e.Changed) {
-			continue
-		}
-		w.writer.Enqueue(rec)
-	}
-	if e.Changed && a.mesh != nil {
-		a.mesh.Notify()
-	}
-	if e.Changed {
-		a.log.Info("state changed", "check", e.Check.Address, "from", e.Previous, "to", e.State.Status, "error", a.cfg.Redact(e.State.Error))
-	}
-}
-
-func sinkTargets(c *engine.Check, writers map[string]*sinkWriter) []string {
-	if c.Sinks != nil {
-		return c.Sinks
-	}
-	out := make([]string, 0, len(writers))
-	for addr := range writers {
-		out = append(out, addr)
-	}
-	return out
+// publish hands a scheduler event to the bus, redacted once for every
+// subscriber. It runs on scheduler goroutines and never blocks.
+func (a *Agent) publish(e engine.Event) {
+	cfg := a.pubCfg.Load()
+	a.bus.Publish(e.ToBus(cfg.Agent.Name, cfg.Redact))
 }

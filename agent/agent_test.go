@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/satellite-hq/satellite/health"
 	"github.com/satellite-hq/satellite/internal/testenv"
 
 	"github.com/hashicorp/go-hclog"
@@ -157,26 +158,26 @@ func get(t *testing.T, method, url, token string) (int, []byte) {
 }
 
 // local is GET /v1/status/local, decoded.
-func (ta *testAgent) local(t *testing.T) engine.NodeStatus {
+func (ta *testAgent) local(t *testing.T) health.Node {
 	t.Helper()
 	code, body := get(t, http.MethodGet, ta.base+"/v1/status/local", "")
 	if code != http.StatusOK {
 		t.Fatalf("GET /v1/status/local: %d %s", code, body)
 	}
-	var n engine.NodeStatus
+	var n health.Node
 	if err := json.Unmarshal(body, &n); err != nil {
 		t.Fatalf("decoding /v1/status/local: %v\n%s", err, body)
 	}
 	return n
 }
 
-func probe(n engine.NodeStatus, addr string) (engine.Probe, bool) {
+func probe(n health.Node, addr string) (health.Probe, bool) {
 	for _, p := range n.Probes {
 		if p.Checker == addr {
 			return p, true
 		}
 	}
-	return engine.Probe{}, false
+	return health.Probe{}, false
 }
 
 // eventually polls cond until it returns "" (met) or the deadline passes;
@@ -197,9 +198,9 @@ func eventually(t *testing.T, what string, cond func() string) {
 }
 
 // waitProbe waits until the probe at addr satisfies ok, and returns it.
-func (ta *testAgent) waitProbe(t *testing.T, addr string, ok func(engine.Probe) bool) engine.Probe {
+func (ta *testAgent) waitProbe(t *testing.T, addr string, ok func(health.Probe) bool) health.Probe {
 	t.Helper()
-	var got engine.Probe
+	var got health.Probe
 	eventually(t, "probe "+addr, func() string {
 		n := ta.local(t)
 		p, found := probe(n, addr)
@@ -215,8 +216,8 @@ func (ta *testAgent) waitProbe(t *testing.T, addr string, ok func(engine.Probe) 
 	return got
 }
 
-func status(s string) func(engine.Probe) bool {
-	return func(p engine.Probe) bool { return string(p.Status) == s }
+func status(s string) func(health.Probe) bool {
+	return func(p health.Probe) bool { return string(p.Status) == s }
 }
 
 // closedAddr is a loopback address where nothing listens.
@@ -232,20 +233,20 @@ func closedAddr(t *testing.T) string {
 }
 
 // history is GET /v1/history with a query.
-func (ta *testAgent) history(t *testing.T, query string) []sqlite.StateChange {
+func (ta *testAgent) history(t *testing.T, query string) []health.Change {
 	t.Helper()
 	code, body := get(t, http.MethodGet, ta.base+"/v1/history?"+query, "")
 	if code != http.StatusOK {
 		t.Fatalf("GET /v1/history?%s: %d %s", query, code, body)
 	}
-	var out []sqlite.StateChange
+	var out []health.Change
 	if err := json.Unmarshal(body, &out); err != nil {
 		t.Fatalf("decoding /v1/history: %v\n%s", err, body)
 	}
 	return out
 }
 
-func hasChange(changes []sqlite.StateChange, check, previous, st string) bool {
+func hasChange(changes []health.Change, check, previous, st string) bool {
 	for _, c := range changes {
 		if c.Check == check && c.Previous == previous && c.Status == st {
 			return true
@@ -345,7 +346,7 @@ check "http" "degraded" {
 	}
 
 	n := ta.local(t)
-	if n.Name != "n1" || n.Status != engine.NodeDegraded || n.ConfigHash == "" || n.Version != "0.0.0-test" || len(n.Probes) != 6 {
+	if n.Name != "n1" || n.Status != health.Degraded || n.ConfigHash == "" || n.Version != "0.0.0-test" || len(n.Probes) != 6 {
 		t.Errorf("node = %+v, want n1, degraded, 6 probes", n)
 	}
 	code, body := get(t, http.MethodGet, ta.base+"/healthz", "")
@@ -353,8 +354,8 @@ check "http" "degraded" {
 		t.Errorf("/healthz = %d %s, want 503 degraded", code, body)
 	}
 	code, body = get(t, http.MethodGet, ta.base+"/v1/status", "")
-	var cs engine.ClusterStatus
-	if err := json.Unmarshal(body, &cs); code != http.StatusOK || err != nil || cs.Status != engine.NodeDegraded || len(cs.Nodes) != 1 {
+	var cs health.Cluster
+	if err := json.Unmarshal(body, &cs); code != http.StatusOK || err != nil || cs.Status != health.Degraded || len(cs.Nodes) != 1 {
 		t.Errorf("/v1/status = %d %s (%v)", code, body, err)
 	}
 
@@ -418,7 +419,7 @@ check "http" "degraded" {
 			return err.Error()
 		}
 		defer db.Close()
-		ch, err := db.StateChanges(ctx, sqlite.Query{Check: "http.main"})
+		ch, err := db.StateChanges(ctx, health.Query{Check: "http.main"})
 		if err != nil {
 			return err.Error()
 		}
@@ -515,7 +516,7 @@ check "http" "hyst" {
 	healthz(http.StatusOK, `{"status":"healthy"}`)
 
 	release := g.set(true)
-	p := ta.waitProbe(t, "http.hyst", func(p engine.Probe) bool { return p.Error != "" })
+	p := ta.waitProbe(t, "http.hyst", func(p health.Probe) bool { return p.Error != "" })
 	close(release)
 	if p.Status != "passing" || !strings.Contains(p.Error, "status 500") || !strings.HasSuffix(p.Error, "(1 of 2 failures before critical)") {
 		t.Errorf("after one failure: %+v, want passing with %q", p, "(1 of 2 failures before critical)")
@@ -527,7 +528,7 @@ check "http" "hyst" {
 	healthz(http.StatusServiceUnavailable, `{"status":"degraded"}`)
 
 	release = g.set(false)
-	p = ta.waitProbe(t, "http.hyst", func(p engine.Probe) bool { return p.Metrics["status_code"] == 200 })
+	p = ta.waitProbe(t, "http.hyst", func(p health.Probe) bool { return p.Metrics["status_code"] == 200 })
 	close(release)
 	if p.Status != "critical" {
 		t.Errorf("after one success: %+v, want still critical", p)
@@ -571,7 +572,7 @@ check "http" "steady" {
 }
 `, srv.URL+"/flap", srv.URL))
 	ta := startAgent(t, dir, data)
-	p := ta.waitProbe(t, "http.flap", func(p engine.Probe) bool { return p.Flapping })
+	p := ta.waitProbe(t, "http.flap", func(p health.Probe) bool { return p.Flapping })
 	if p.Status != "passing" && p.Status != "critical" {
 		t.Errorf("flapping probe %+v", p)
 	}
@@ -700,7 +701,7 @@ check "http" "d" {
 		t.Errorf("the refused config's check runs")
 	}
 	// Still running: c's next run comes.
-	ta.waitProbe(t, "http.c", func(p engine.Probe) bool { return p.LastRun.After(*c1.LastRun) })
+	ta.waitProbe(t, "http.c", func(p health.Probe) bool { return p.LastRun.After(*c1.LastRun) })
 
 	// api.listen changes: a warning, not applied; the API stays where it is.
 	writeFile(t, filepath.Join(dir, "checks.hcl"), checksV2)

@@ -8,18 +8,15 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/satellite-hq/satellite/dsl"
-	"github.com/satellite-hq/satellite/engine"
-	"github.com/satellite-hq/satellite/sinks"
-	"github.com/satellite-hq/satellite/sinks/sqlite"
+	"github.com/satellite-hq/satellite/health"
 )
 
 // LocalStatus is this node's entry of the status document, secrets redacted.
-func (a *Agent) LocalStatus() engine.NodeStatus {
+func (a *Agent) LocalStatus() health.Node {
 	cfg, plan := a.config()
-	var probes []engine.Probe
+	var probes []health.Probe
 	if a.sched != nil {
 		probes = a.sched.Probes()
 	}
@@ -27,22 +24,14 @@ func (a *Agent) LocalStatus() engine.NodeStatus {
 		probes[i].Error = cfg.Redact(probes[i].Error)
 		probes[i].Detail = cfg.Redact(probes[i].Detail)
 	}
-	return engine.NodeStatus{
+	return health.Node{
 		Name:       cfg.Agent.Name,
-		Status:     engine.NodeStatusOf(probes),
+		Status:     health.NodeStateOf(probes),
 		ConfigHash: plan.Hash,
 		Version:    a.opts.Version,
 		ObservedAt: time.Now().UTC(),
 		Probes:     probes,
 	}
-}
-
-// History reads state changes from the local history.
-func (a *Agent) History(ctx context.Context, q sqlite.Query) ([]sqlite.StateChange, error) {
-	if a.history == nil {
-		return nil, errors.New("the local history is off (agent.history = false)")
-	}
-	return a.history.StateChanges(ctx, q)
 }
 
 // Reload compiles the config again. If it is invalid, the running plan is
@@ -95,6 +84,7 @@ func (a *Agent) reload(ctx context.Context) (string, hcl.Diagnostics, error) {
 	a.mu.Lock()
 	a.cfg, a.plan = cfg, plan
 	a.mu.Unlock()
+	a.pubCfg.Store(cfg)
 	if a.sched != nil {
 		a.sched.Update(plan)
 	}
@@ -142,50 +132,4 @@ func diagString(d *hcl.Diagnostic) string {
 		return fmt.Sprintf("%s:%d:%d: %s: %s", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column, d.Summary, d.Detail)
 	}
 	return d.Summary + ": " + d.Detail
-}
-
-// sinkCollector exports the sink writers' counters on /metrics.
-type sinkCollector struct{ a *Agent }
-
-var (
-	sinkQueued       = prometheus.NewDesc("satellite_sink_queue_depth", "Records waiting to be delivered to the sink.", []string{"sink"}, nil)
-	sinkSpoolBytes   = prometheus.NewDesc("satellite_sink_spool_bytes", "Size of the sink's on-disk spool.", []string{"sink"}, nil)
-	sinkDelivered    = prometheus.NewDesc("satellite_sink_delivered_total", "Records the sink has stored.", []string{"sink"}, nil)
-	sinkDropped      = prometheus.NewDesc("satellite_sink_dropped_total", "Records lost: the oldest dropped at the spool's bound, or refused by a full queue.", []string{"sink"}, nil)
-	sinkDeadLettered = prometheus.NewDesc("satellite_sink_dead_lettered_total", "Records the sink rejected as bad, moved to its dead-letter file.", []string{"sink"}, nil)
-	sinkRetries      = prometheus.NewDesc("satellite_sink_retries_total", "Writes that repeated a failed batch.", []string{"sink"}, nil)
-	sinkFailures     = prometheus.NewDesc("satellite_sink_failures_total", "Writes that failed.", []string{"sink"}, nil)
-)
-
-func (c *sinkCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{sinkQueued, sinkSpoolBytes, sinkDelivered, sinkDropped, sinkDeadLettered, sinkRetries, sinkFailures} {
-		ch <- d
-	}
-}
-
-func (c *sinkCollector) Collect(ch chan<- prometheus.Metric) {
-	a := c.a
-	type named struct {
-		name string
-		w    *sinks.Writer
-	}
-	var ws []named
-	a.mu.RLock()
-	if a.histW != nil {
-		ws = append(ws, named{"history", a.histW})
-	}
-	for addr, sw := range a.writers {
-		ws = append(ws, named{addr, sw.writer})
-	}
-	a.mu.RUnlock()
-	for _, w := range ws {
-		s := w.w.Stats()
-		ch <- prometheus.MustNewConstMetric(sinkQueued, prometheus.GaugeValue, float64(s.Queued), w.name)
-		ch <- prometheus.MustNewConstMetric(sinkSpoolBytes, prometheus.GaugeValue, float64(s.SpoolBytes), w.name)
-		ch <- prometheus.MustNewConstMetric(sinkDelivered, prometheus.CounterValue, float64(s.Delivered), w.name)
-		ch <- prometheus.MustNewConstMetric(sinkDropped, prometheus.CounterValue, float64(s.Dropped), w.name)
-		ch <- prometheus.MustNewConstMetric(sinkDeadLettered, prometheus.CounterValue, float64(s.DeadLettered), w.name)
-		ch <- prometheus.MustNewConstMetric(sinkRetries, prometheus.CounterValue, float64(s.Retries), w.name)
-		ch <- prometheus.MustNewConstMetric(sinkFailures, prometheus.CounterValue, float64(s.Failures), w.name)
-	}
 }

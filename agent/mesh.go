@@ -10,8 +10,8 @@ import (
 	"github.com/satellite-hq/satellite/api"
 	"github.com/satellite-hq/satellite/dsl"
 	"github.com/satellite-hq/satellite/engine"
+	"github.com/satellite-hq/satellite/health"
 	"github.com/satellite-hq/satellite/mesh"
-	"github.com/satellite-hq/satellite/sinks/sqlite"
 )
 
 // newMesh builds the mesh of a config with a mesh block; nil without one.
@@ -38,7 +38,7 @@ func (a *Agent) newMesh(cfg *dsl.Config, plan *engine.Plan, apiAddr string) (*me
 		EncryptKey: key, DataDir: cfg.Agent.DataDir,
 		Role: cfg.Agent.Tags["role"], Tags: cfg.Agent.Tags, APIAddr: apiAddr,
 		ConfigHash: plan.Hash, Version: a.opts.Version,
-		Local: a.LocalStatus, Health: a.health, OnEvent: a.onClusterEvent,
+		Local: a.LocalStatus, Health: a.health, OnEvent: a.publishCluster,
 		Logger: a.log.Named("mesh"),
 	}
 	if a.opts.MeshTune != nil {
@@ -56,7 +56,7 @@ func (a *Agent) health() (backlog, dropped uint64) {
 		s := a.histW.Stats()
 		backlog, dropped = s.Queued, s.Dropped
 	}
-	for _, w := range a.writers {
+	for _, w := range a.sinks {
 		s := w.writer.Stats()
 		backlog += s.Queued
 		dropped += s.Dropped
@@ -64,58 +64,9 @@ func (a *Agent) health() (backlog, dropped uint64) {
 	return backlog, dropped
 }
 
-// clusterEventBuffer bounds the cluster events waiting for the history; a
-// burst beyond it (a whole rack failing at once) is logged, not stored.
-const clusterEventBuffer = 1024
-
-// onClusterEvent queues a cluster event for the local history. It runs on
-// the mesh's event goroutine and never blocks.
-func (a *Agent) onClusterEvent(e mesh.ClusterEvent) {
-	a.log.Info("cluster event", "node", e.Node, "event", string(e.Kind), "from", e.From, "to", e.To, "detail", e.Detail)
-	if a.clusterEvents == nil {
-		return
-	}
-	select {
-	case a.clusterEvents <- e:
-	default:
-		a.log.Warn("cluster event not stored in the history: too many at once", "node", e.Node, "event", string(e.Kind))
-	}
-}
-
-// storeClusterEvents writes queued cluster events to the history until
-// ctx is done.
-func (a *Agent) storeClusterEvents(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case e := <-a.clusterEvents:
-			if err := a.history.AddEvent(ctx, eventChange(e)); err != nil && ctx.Err() == nil {
-				a.log.Error("storing a cluster event in the history", "error", err)
-			}
-		}
-	}
-}
-
-// eventChange is how a cluster event reads in the history: a member's
-// changes under the check name "mesh.member", a node's status changes under
-// "mesh.node".
-func eventChange(e mesh.ClusterEvent) sqlite.StateChange {
-	c := sqlite.StateChange{Time: e.Time, Node: e.Node, Type: "mesh", Error: e.Detail}
-	switch e.Kind {
-	case mesh.EventStatus:
-		c.Check, c.Previous, c.Status = "mesh.node", e.From, e.To
-	case mesh.EventJoined:
-		c.Check, c.Status = "mesh.member", "alive"
-	default:
-		c.Check, c.Status = "mesh.member", string(e.Kind)
-	}
-	return c
-}
-
 // ClusterStatus is the status document: every member with a mesh, this
 // node alone without one.
-func (a *Agent) ClusterStatus(ctx context.Context) engine.ClusterStatus {
+func (a *Agent) ClusterStatus(ctx context.Context) health.Cluster {
 	if m := a.meshRunning(); m != nil {
 		cs := m.ClusterView(ctx)
 		for i := range cs.Nodes {
@@ -128,15 +79,15 @@ func (a *Agent) ClusterStatus(ctx context.Context) engine.ClusterStatus {
 		}
 		return cs
 	}
-	return engine.ClusterOf([]engine.NodeStatus{a.LocalStatus()}, time.Now())
+	return health.ClusterOf([]health.Node{a.LocalStatus()}, time.Now())
 }
 
 // Members lists the mesh's members; none without a mesh.
-func (a *Agent) Members() []engine.MemberStatus {
+func (a *Agent) Members() []health.Member {
 	if m := a.meshRunning(); m != nil {
 		return m.Members()
 	}
-	return []engine.MemberStatus{}
+	return []health.Member{}
 }
 
 // ListKeys lists the gossip keys of every member (api.KeyringBackend).

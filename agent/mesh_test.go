@@ -13,7 +13,7 @@ import (
 
 	"github.com/satellite-hq/satellite/agent"
 	"github.com/satellite-hq/satellite/api"
-	"github.com/satellite-hq/satellite/engine"
+	"github.com/satellite-hq/satellite/health"
 	"github.com/satellite-hq/satellite/mesh"
 )
 
@@ -85,26 +85,26 @@ mesh {
 	return &meshNode{name: name, gossip: gossip, testAgent: ta}
 }
 
-func (n *meshNode) cluster(t *testing.T) engine.ClusterStatus {
+func (n *meshNode) cluster(t *testing.T) health.Cluster {
 	t.Helper()
 	code, body := get(t, "GET", n.base+"/v1/status", "")
 	if code != 200 {
 		t.Fatalf("GET /v1/status on %s: %d %s", n.name, code, body)
 	}
-	var cs engine.ClusterStatus
+	var cs health.Cluster
 	if err := json.Unmarshal(body, &cs); err != nil {
 		t.Fatal(err)
 	}
 	return cs
 }
 
-func nodeOf(cs engine.ClusterStatus, name string) (engine.NodeStatus, bool) {
+func nodeOf(cs health.Cluster, name string) (health.Node, bool) {
 	for _, n := range cs.Nodes {
 		if n.Name == name {
 			return n, true
 		}
 	}
-	return engine.NodeStatus{}, false
+	return health.Node{}, false
 }
 
 // Three real agents on loopback form a mesh: each answers /v1/status for
@@ -136,7 +136,7 @@ check "file" "root" {
 	eventually(t, "a cluster of 3 healthy nodes seen from every node", func() string {
 		for _, from := range []*meshNode{a, b, c} {
 			cs := from.cluster(t)
-			if cs.Status != engine.NodeHealthy || len(cs.Nodes) != 3 {
+			if cs.Status != health.Healthy || len(cs.Nodes) != 3 {
 				return fmt.Sprintf("from %s: %s, %d nodes: %s", from.name, cs.Status, len(cs.Nodes), cs.Summary)
 			}
 			for _, n := range cs.Nodes {
@@ -155,7 +155,7 @@ check "file" "root" {
 		}
 	}
 	code, body := get(t, "GET", a.base+"/v1/members", "")
-	var members []engine.MemberStatus
+	var members []health.Member
 	if code != 200 || json.Unmarshal(body, &members) != nil || len(members) != 3 {
 		t.Fatalf("GET /v1/members: %d %s", code, body)
 	}
@@ -169,8 +169,8 @@ check "file" "root" {
 	c.stop()
 	eventually(t, "node-a sees node-b and node-c gone, with their last probes, stale", func() string {
 		cs := a.cluster(t)
-		if cs.Status != engine.NodeDegraded {
-			return "cluster " + cs.Status
+		if cs.Status != health.Degraded {
+			return "cluster " + string(cs.Status)
 		}
 		for _, name := range []string{"node-b", "node-c"} {
 			n, ok := nodeOf(cs, name)

@@ -15,8 +15,10 @@ import (
 )
 
 // WriteOnce writes the events of `run --once` to the local history (unless
-// agent.history is false) and to each sink that takes them.
-func WriteOnce(ctx context.Context, cfg *dsl.Config, plan *engine.Plan, events []engine.Event, log hclog.Logger) error {
+// agent.history is false) and to each sink that takes them, routed as the
+// agent routes them (engine.Sink.Takes). It writes directly, without the
+// spools: a running agent on the same node holds those.
+func WriteOnce(ctx context.Context, cfg *dsl.Config, plan *engine.Plan, evs []engine.Event, log hclog.Logger) error {
 	var errs []error
 	// write writes recs and closes s, which it owns.
 	write := func(name string, s sinks.Sink, recs []sinks.Record) {
@@ -29,9 +31,9 @@ func WriteOnce(ctx context.Context, cfg *dsl.Config, plan *engine.Plan, events [
 			errs = append(errs, fmt.Errorf("%s: %w", name, err))
 		}
 	}
-	all := make([]sinks.Record, len(events))
-	for i, e := range events {
-		all[i] = e.Record(cfg.Agent.Name, cfg.Redact)
+	all := make([]sinks.Record, len(evs))
+	for i, e := range evs {
+		all[i] = sinks.RecordOf(e.ToBus(cfg.Agent.Name, cfg.Redact))
 	}
 	if cfg.Agent.History && len(all) > 0 {
 		db, err := sqlite.Open(ctx, filepath.Join(cfg.Agent.DataDir, sqlite.HistoryFile), cfg.Agent.HistoryRetention)
@@ -46,8 +48,8 @@ func WriteOnce(ctx context.Context, cfg *dsl.Config, plan *engine.Plan, events [
 			continue
 		}
 		var recs []sinks.Record
-		for i, e := range events {
-			if (e.Check.Sinks == nil || contains(e.Check.Sinks, s.Address)) && (s.Send != "changes" || e.Changed) {
+		for i, e := range evs {
+			if s.Takes(e.Check.Sinks, e.Changed) {
 				recs = append(recs, all[i])
 			}
 		}
@@ -65,13 +67,4 @@ func WriteOnce(ctx context.Context, cfg *dsl.Config, plan *engine.Plan, events [
 		log.Debug("results written", "records", len(all), "sinks", len(plan.Sinks))
 	}
 	return errors.Join(errs...)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/satellite-hq/satellite/dsl"
-	"github.com/satellite-hq/satellite/engine"
+	"github.com/satellite-hq/satellite/health"
 )
 
 // DefaultClientTimeout bounds one request of a Client: a cluster status
@@ -234,22 +234,22 @@ func (c *Client) get(ctx context.Context, path string, v any) ([]byte, error) {
 }
 
 // Status fetches GET /v1/status: the cluster, and the answer as sent.
-func (c *Client) Status(ctx context.Context) (engine.ClusterStatus, []byte, error) {
-	var cs engine.ClusterStatus
+func (c *Client) Status(ctx context.Context) (health.Cluster, []byte, error) {
+	var cs health.Cluster
 	raw, err := c.get(ctx, "/v1/status", &cs)
 	return cs, raw, err
 }
 
 // LocalStatus fetches GET /v1/status/local: this node, and the answer as sent.
-func (c *Client) LocalStatus(ctx context.Context) (engine.NodeStatus, []byte, error) {
-	var n engine.NodeStatus
+func (c *Client) LocalStatus(ctx context.Context) (health.Node, []byte, error) {
+	var n health.Node
 	raw, err := c.get(ctx, "/v1/status/local", &n)
 	return n, raw, err
 }
 
 // Members fetches GET /v1/members, and the answer as sent.
-func (c *Client) Members(ctx context.Context) ([]engine.MemberStatus, []byte, error) {
-	var ms []engine.MemberStatus
+func (c *Client) Members(ctx context.Context) ([]health.Member, []byte, error) {
+	var ms []health.Member
 	raw, err := c.get(ctx, "/v1/members", &ms)
 	return ms, raw, err
 }

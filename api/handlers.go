@@ -18,8 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/satellite-hq/satellite/dsl"
-	"github.com/satellite-hq/satellite/engine"
-	"github.com/satellite-hq/satellite/sinks/sqlite"
+	"github.com/satellite-hq/satellite/health"
 )
 
 // History query limits.
@@ -28,15 +27,11 @@ const (
 	MaxHistoryLimit     = 10000
 )
 
-// route is one endpoint: a handler per method it answers.
+// route is one endpoint of the API's own: a handler per method it answers.
 type route struct {
 	// get answers GET and HEAD; post answers POST. A nil one is not allowed.
 	get, post http.HandlerFunc
-	// public endpoints need no token.
-	public bool
-	// full endpoints need the full token for every method, GET included:
-	// their answers hold secrets (the gossip keys).
-	full bool
+	access    Access
 }
 
 // handler returns the route's handler for method, or nil.
@@ -61,30 +56,32 @@ func (rt route) allow() string {
 	return strings.Join(methods, ", ")
 }
 
-// routes builds the API's handler. Routing is by exact path, so that every
-// answer, 404 and 405 included, is JSON, and so that auth is judged before
-// anything else: without a valid token even an unknown path gets 401.
+// routes builds the API's handler. The API's own endpoints are routed by
+// exact path, so that every answer, 404 and 405 included, is JSON; what
+// Mount adds is routed by prefix. Auth is judged before anything else, in
+// one place (allowed): without a valid token even an unknown path gets 401.
 func (s *Server) routes(reg *prometheus.Registry) http.Handler {
-	table := map[string]route{
-		"/v1/status":       {get: s.handleStatus},
-		"/v1/status/local": {get: s.handleLocal},
-		"/v1/members":      {get: s.handleMembers},
-		"/v1/history":      {get: s.handleHistory},
-		"/v1/reload":       {post: s.handleReload},
-		"/v1/keyring":      {get: s.handleKeyringList, post: s.handleKeyringOp, full: true},
-		"/healthz":         {get: s.handleHealthz, public: true},
+	s.table = map[string]route{
+		"/v1/status":       {get: s.handleStatus, access: Read},
+		"/v1/status/local": {get: s.handleLocal, access: Read},
+		"/v1/members":      {get: s.handleMembers, access: Read},
+		"/v1/history":      {get: s.handleHistory, access: Read},
+		"/v1/reload":       {post: s.handleReload, access: Read},
+		// Full for GET too: the answers hold secrets (the gossip keys).
+		"/v1/keyring": {get: s.handleKeyringList, post: s.handleKeyringOp, access: Full},
+		"/healthz":    {get: s.handleHealthz, access: Public},
 	}
 	if reg != nil {
 		metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 			ErrorLog:      s.log.Named("metrics").StandardLogger(nil),
 			ErrorHandling: promhttp.ContinueOnError,
 		})
-		table["/metrics"] = route{get: metrics.ServeHTTP}
+		s.table["/metrics"] = route{get: metrics.ServeHTTP, access: Read}
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		s.dispatch(table, rec, r)
+		s.dispatch(rec, r)
 		// Only the path: the query holds no secret but may be long, and
 		// headers (the token) are never logged.
 		s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
@@ -92,31 +89,126 @@ func (s *Server) routes(reg *prometheus.Registry) http.Handler {
 	})
 }
 
-func (s *Server) dispatch(table map[string]route, w http.ResponseWriter, r *http.Request) {
-	rt, found := table[r.URL.Path]
-	g := grantFull
-	if !found || !rt.public {
-		if g = s.auth.grantOf(r); g == grantNone {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="satellite"`)
-			writeError(w, http.StatusUnauthorized, "unauthorized")
-			return
+// Access is what a token must grant to reach an endpoint.
+type Access int
+
+// The access levels of endpoints, the API's own and mounted ones alike.
+const (
+	// Public needs no token (/healthz, the dashboard's static files).
+	Public Access = iota
+	// Read lets the read token (or the full one) GET and HEAD; any other
+	// method needs the full token.
+	Read
+	// Full needs the full token for every method, GET included.
+	Full
+)
+
+// mount is a handler mounted under a prefix.
+type mount struct {
+	prefix  string
+	handler http.Handler
+	access  Access
+}
+
+// Mount serves h under prefix (which starts and ends with "/", such as
+// "/ui/"), with the API's auth: access is judged before h sees a request,
+// as for the API's own endpoints; the path without its final slash
+// redirects to the prefix. h gets every method and answers its own 404s and
+// 405s. A prefix may not cover the API's own endpoints (/v1/, /healthz,
+// /metrics) nor another mount. Mount before Serve, or while serving.
+func (s *Server) Mount(prefix string, h http.Handler, access Access) error {
+	if !strings.HasPrefix(prefix, "/") || !strings.HasSuffix(prefix, "/") || len(prefix) < 3 {
+		return fmt.Errorf("api: mount prefix %q must start and end with / and name something", prefix)
+	}
+	if strings.HasPrefix(prefix, "/v1/") {
+		return fmt.Errorf("api: mount prefix %q is under /v1/, which the API keeps for itself", prefix)
+	}
+	for path := range s.table {
+		if strings.HasPrefix(path, prefix) || path == strings.TrimSuffix(prefix, "/") {
+			return fmt.Errorf("api: mount prefix %q covers the API's %s", prefix, path)
 		}
 	}
-	if !found {
-		writeError(w, http.StatusNotFound, "not found")
-		return
+	s.mountMu.Lock()
+	defer s.mountMu.Unlock()
+	for _, m := range s.mounts {
+		if strings.HasPrefix(prefix, m.prefix) || strings.HasPrefix(m.prefix, prefix) {
+			return fmt.Errorf("api: mount prefix %q overlaps %q", prefix, m.prefix)
+		}
 	}
-	h := rt.handler(r.Method)
-	if h == nil {
-		w.Header().Set("Allow", rt.allow())
-		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
-		return
+	s.mounts = append(s.mounts, mount{prefix: prefix, handler: h, access: access})
+	return nil
+}
+
+// mountFor returns the mount that serves path, if any; redirect is true
+// for the prefix without its final slash.
+func (s *Server) mountFor(path string) (m mount, redirect, ok bool) {
+	s.mountMu.RLock()
+	defer s.mountMu.RUnlock()
+	for _, m := range s.mounts {
+		if strings.HasPrefix(path, m.prefix) {
+			return m, false, true
+		}
+		if path+"/" == m.prefix {
+			return m, true, true
+		}
 	}
-	if (r.Method == http.MethodPost || rt.full) && g != grantFull {
+	return mount{}, false, false
+}
+
+// allowed judges a request's token against an endpoint's access, and
+// writes the refusal (401 or 403) when it falls short. An unknown endpoint
+// needs a valid token before it gets its 404, so that a caller without one
+// learns nothing of what exists.
+func (s *Server) allowed(w http.ResponseWriter, r *http.Request, access Access, known bool) bool {
+	if known && access == Public {
+		return true
+	}
+	g := s.auth.grantOf(r)
+	if g == grantNone {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="satellite"`)
+		writeError(w, http.StatusUnauthorized, "unauthorized")
+		return false
+	}
+	read := r.Method == http.MethodGet || r.Method == http.MethodHead
+	if known && (access == Full || !read) && g != grantFull {
 		writeError(w, http.StatusForbidden, "forbidden")
+		return false
+	}
+	return true
+}
+
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
+	if rt, found := s.table[r.URL.Path]; found {
+		h := rt.handler(r.Method)
+		if h == nil {
+			// A valid token (any, for an endpoint that needs one) learns
+			// the Allow header before its rights are judged.
+			if rt.access != Public && !s.allowed(w, r, Read, false) {
+				return
+			}
+			w.Header().Set("Allow", rt.allow())
+			writeError(w, http.StatusMethodNotAllowed, "method not allowed")
+			return
+		}
+		if s.allowed(w, r, rt.access, true) {
+			h(w, r)
+		}
 		return
 	}
-	h(w, r)
+	if m, redirect, found := s.mountFor(r.URL.Path); found {
+		if !s.allowed(w, r, m.access, true) {
+			return
+		}
+		if redirect {
+			http.Redirect(w, r, m.prefix, http.StatusMovedPermanently)
+			return
+		}
+		m.handler.ServeHTTP(w, r)
+		return
+	}
+	if s.allowed(w, r, Read, false) {
+		writeError(w, http.StatusNotFound, "not found")
+	}
 }
 
 // statusRecorder remembers the answer's status code for the request log.
@@ -137,7 +229,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	cs := s.b.ClusterStatus(r.Context())
 	cs.Nodes = nonNilNodes(cs.Nodes)
 	writeStatusJSON(w, http.StatusOK, cs, func() any {
-		nodes := make([]engine.NodeStatus, len(cs.Nodes))
+		nodes := make([]health.Node, len(cs.Nodes))
 		for i, n := range cs.Nodes {
 			nodes[i] = finiteNode(n)
 		}
@@ -149,7 +241,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleLocal(w http.ResponseWriter, _ *http.Request) {
 	n := s.b.LocalStatus()
 	if n.Probes == nil {
-		n.Probes = []engine.Probe{}
+		n.Probes = []health.Probe{}
 	}
 	writeStatusJSON(w, http.StatusOK, n, func() any { return finiteNode(n) })
 }
@@ -157,7 +249,7 @@ func (s *Server) handleLocal(w http.ResponseWriter, _ *http.Request) {
 func (s *Server) handleMembers(w http.ResponseWriter, _ *http.Request) {
 	ms := s.b.Members()
 	if ms == nil {
-		ms = []engine.MemberStatus{}
+		ms = []health.Member{}
 	}
 	writeJSON(w, http.StatusOK, ms)
 }
@@ -168,14 +260,18 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	changes, err := s.b.History(r.Context(), q)
+	if s.history == nil {
+		writeError(w, http.StatusNotFound, "this node keeps no history (agent.history = false)")
+		return
+	}
+	changes, err := s.history.StateChanges(r.Context(), q)
 	if err != nil {
 		s.log.Error("reading history", "error", err)
 		writeError(w, http.StatusInternalServerError, "reading history failed")
 		return
 	}
 	if changes == nil {
-		changes = []sqlite.StateChange{}
+		changes = []health.Change{}
 	}
 	writeJSON(w, http.StatusOK, changes)
 }
@@ -239,7 +335,7 @@ func (s *Server) redactDiags(diags []dsl.JSONDiagnostic) []dsl.JSONDiagnostic {
 // healthAnswer is the whole body of /healthz: it needs no token, so it says
 // nothing more.
 type healthAnswer struct {
-	Status string `json:"status"`
+	Status health.NodeState `json:"status"`
 }
 
 // handleHealthz answers 503 only when the node is degraded: "unknown" (no
@@ -249,10 +345,10 @@ func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
 	n := s.b.LocalStatus()
 	st := n.Status
 	if st == "" {
-		st = engine.NodeStatusOf(n.Probes)
+		st = health.NodeStateOf(n.Probes)
 	}
 	code := http.StatusOK
-	if st == engine.NodeDegraded {
+	if st == health.Degraded {
 		code = http.StatusServiceUnavailable
 	}
 	writeJSON(w, code, healthAnswer{Status: st})
@@ -260,8 +356,8 @@ func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
 
 // parseHistoryQuery reads node, check, since and limit. Unknown or repeated
 // parameters are refused, so that a typo does not silently widen the answer.
-func parseHistoryQuery(v url.Values, now time.Time) (sqlite.Query, error) {
-	q := sqlite.Query{Limit: DefaultHistoryLimit}
+func parseHistoryQuery(v url.Values, now time.Time) (health.Query, error) {
+	q := health.Query{Limit: DefaultHistoryLimit}
 	for k, vals := range v {
 		switch k {
 		case "node", "check", "since", "limit":
@@ -274,7 +370,7 @@ func parseHistoryQuery(v url.Values, now time.Time) (sqlite.Query, error) {
 	}
 	q.Node, q.Check = v.Get("node"), v.Get("check")
 	if s := v.Get("since"); s != "" {
-		t, err := parseSince(s, now)
+		t, err := health.ParseSince(s, now, time.UTC)
 		if err != nil {
 			return q, err
 		}
@@ -290,40 +386,21 @@ func parseHistoryQuery(v url.Values, now time.Time) (sqlite.Query, error) {
 	return q, nil
 }
 
-// parseSince takes a Go duration back from now ("24h") or an RFC 3339 time.
-func parseSince(s string, now time.Time) (time.Time, error) {
-	if d, err := time.ParseDuration(s); err == nil {
-		if d < 0 {
-			return time.Time{}, fmt.Errorf("since must not be a negative duration, not %q", s)
-		}
-		return now.Add(-d).UTC(), nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil && strings.Contains(s, " ") {
-		// An unescaped "+01:00" offset arrives as " 01:00".
-		t, err = time.Parse(time.RFC3339Nano, strings.ReplaceAll(s, " ", "+"))
-	}
-	if err != nil {
-		return time.Time{}, fmt.Errorf("since must be a Go duration such as 24h or an RFC 3339 time such as 2026-11-25T12:00:00Z, not %q", s)
-	}
-	return t.UTC(), nil
-}
-
 // nonNilNodes turns nil slices into empty ones, so that the document has []
 // rather than null; it copies the nodes only when it has to, since the
 // Backend may share them.
-func nonNilNodes(nodes []engine.NodeStatus) []engine.NodeStatus {
+func nonNilNodes(nodes []health.Node) []health.Node {
 	if nodes == nil {
-		return []engine.NodeStatus{}
+		return []health.Node{}
 	}
 	for i := range nodes {
 		if nodes[i].Probes != nil {
 			continue
 		}
-		out := append([]engine.NodeStatus(nil), nodes...)
+		out := append([]health.Node(nil), nodes...)
 		for j := range out {
 			if out[j].Probes == nil {
-				out[j].Probes = []engine.Probe{}
+				out[j].Probes = []health.Probe{}
 			}
 		}
 		return out
@@ -333,8 +410,8 @@ func nonNilNodes(nodes []engine.NodeStatus) []engine.NodeStatus {
 
 // finiteNode drops NaN and infinite metrics, which JSON cannot carry,
 // copying only the probes that have them.
-func finiteNode(n engine.NodeStatus) engine.NodeStatus {
-	probes := make([]engine.Probe, len(n.Probes))
+func finiteNode(n health.Node) health.Node {
+	probes := make([]health.Probe, len(n.Probes))
 	for i, p := range n.Probes {
 		for _, v := range p.Metrics {
 			if math.IsNaN(v) || math.IsInf(v, 0) {

@@ -13,8 +13,7 @@ import (
 
 	"github.com/satellite-hq/satellite/checks"
 	"github.com/satellite-hq/satellite/dsl"
-	"github.com/satellite-hq/satellite/engine"
-	"github.com/satellite-hq/satellite/sinks/sqlite"
+	"github.com/satellite-hq/satellite/health"
 )
 
 // stubBackend is a Backend of our own interface: the agent that implements
@@ -22,11 +21,11 @@ import (
 type stubBackend struct {
 	mu sync.Mutex
 
-	local      engine.NodeStatus
-	members    []engine.MemberStatus
-	history    []sqlite.StateChange
+	local      health.Node
+	members    []health.Member
+	history    []health.Change
 	historyErr error
-	queries    []sqlite.Query
+	queries    []health.Query
 
 	reloadHash  string
 	reloadDiags []dsl.JSONDiagnostic
@@ -37,23 +36,23 @@ type stubBackend struct {
 	maxInReload int
 }
 
-func (b *stubBackend) LocalStatus() engine.NodeStatus {
+func (b *stubBackend) LocalStatus() health.Node {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.local
 }
 
-func (b *stubBackend) ClusterStatus(context.Context) engine.ClusterStatus {
-	return engine.ClusterOf([]engine.NodeStatus{b.LocalStatus()}, time.Now())
+func (b *stubBackend) ClusterStatus(context.Context) health.Cluster {
+	return health.ClusterOf([]health.Node{b.LocalStatus()}, time.Now())
 }
 
-func (b *stubBackend) Members() []engine.MemberStatus {
+func (b *stubBackend) Members() []health.Member {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.members
 }
 
-func (b *stubBackend) History(_ context.Context, q sqlite.Query) ([]sqlite.StateChange, error) {
+func (b *stubBackend) StateChanges(_ context.Context, q health.Query) ([]health.Change, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.queries = append(b.queries, q)
@@ -79,7 +78,7 @@ func (b *stubBackend) Reload(ctx context.Context) (string, []dsl.JSONDiagnostic,
 	return b.reloadHash, b.reloadDiags, b.reloadErr
 }
 
-func (b *stubBackend) lastQuery() sqlite.Query {
+func (b *stubBackend) lastQuery() health.Query {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.queries[len(b.queries)-1]
@@ -108,9 +107,9 @@ func (b *stubBackend) reloading() bool {
 var testTime = time.Date(2026, 11, 25, 11, 58, 10, 0, time.UTC)
 
 // sampleNode is node-b of API.md's example.
-func sampleNode() engine.NodeStatus {
+func sampleNode() health.Node {
 	since := testTime
-	probes := []engine.Probe{
+	probes := []health.Probe{
 		{
 			Checker: "http.apiserver", Type: "http", Status: checks.StatusCritical,
 			Error:   `Get "https://127.0.0.1:6443/healthz": dial tcp 127.0.0.1:6443: connect: connection refused`,
@@ -119,12 +118,12 @@ func sampleNode() engine.NodeStatus {
 		{Checker: "container.pod_to_pod", Type: "container", Status: checks.StatusBlocked, Error: "blocked by systemd.core (critical)"},
 		{Checker: "tcp.etcd", Type: "tcp", Status: checks.StatusPassing, Metrics: map[string]float64{"latency_ms": 1.5}, Detail: "<b>ok</b> & more"},
 	}
-	return engine.NodeStatus{
+	return health.Node{
 		Name: "node-b",
-		MemberStatus: &engine.MemberStatus{
+		MemberStatus: &health.Member{
 			Name: "node-b", Addr: "10.0.0.2:7946", Status: "alive", Tags: map[string]string{"role": "master"},
 		},
-		Status: engine.NodeStatusOf(probes), ConfigHash: "9f2c1ab3", Version: "0.1.0",
+		Status: health.NodeStateOf(probes), ConfigHash: "9f2c1ab3", Version: "0.1.0",
 		ObservedAt: testTime.Add(108 * time.Second), Probes: probes,
 	}
 }
@@ -157,6 +156,9 @@ func newServer(t testing.TB, b Backend, opts Options) (*Server, string) {
 	t.Helper()
 	if opts.Listen == "" {
 		opts.Listen = "127.0.0.1:0"
+	}
+	if h, ok := b.(health.HistoryStore); ok && opts.History == nil {
+		opts.History = h // the stub is the history too
 	}
 	s, err := New(b, opts)
 	if err != nil {

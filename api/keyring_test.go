@@ -14,7 +14,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/satellite-hq/satellite/engine"
+	"github.com/satellite-hq/satellite/health"
 )
 
 // keyringStub adds a keyring to stubBackend. The real keyring is serf's key
@@ -316,7 +316,7 @@ func TestParseAddr(t *testing.T) {
 
 func TestClient(t *testing.T) {
 	const token = "tok-123"
-	kb := &keyringStub{stubBackend: &stubBackend{local: sampleNode(), members: []engine.MemberStatus{*sampleNode().MemberStatus}}}
+	kb := &keyringStub{stubBackend: &stubBackend{local: sampleNode(), members: []health.Member{*sampleNode().MemberStatus}}}
 	kb.status = KeyringStatus{Keys: map[string]int{testKey: 1}, NumNodes: 1, NumResp: 1}
 	_, base := newServer(t, kb, Options{Token: token})
 	ctx := context.Background()

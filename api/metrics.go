@@ -3,8 +3,8 @@ package api
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/satellite-hq/satellite/checks"
 	"github.com/satellite-hq/satellite/engine"
+	"github.com/satellite-hq/satellite/events"
 )
 
 // Metrics is the per-check part of /metrics. The gauges and counters are
@@ -93,9 +93,9 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 }
 
 // Observe records a run's duration; a blocked check did not run and is
-// not recorded. Safe to call from many goroutines.
-func (m *Metrics) Observe(e engine.Event) {
-	if e.Check == nil || e.Verdict.Status == checks.StatusBlocked {
+// not recorded, nor is a cluster event. Safe to call from many goroutines.
+func (m *Metrics) Observe(e *events.Event) {
+	if !e.Ran() {
 		return
 	}
 	m.duration.WithLabelValues(e.Check.Type).Observe(e.Duration.Seconds())

@@ -12,6 +12,7 @@ import (
 
 	"github.com/satellite-hq/satellite/checks"
 	"github.com/satellite-hq/satellite/engine"
+	"github.com/satellite-hq/satellite/events"
 )
 
 func newTestRegistry(snapshot func() []engine.CheckSnapshot) *prometheus.Registry {
@@ -57,14 +58,14 @@ func TestMetrics(t *testing.T) {
 	reg.MustRegister(m, NewBuildInfo("0.1.0"))
 
 	httpCheck, tcpCheck := snap[0].Check, snap[1].Check
-	for _, e := range []engine.Event{
-		{Check: httpCheck, Result: checks.Result{Duration: 20 * time.Millisecond}, Verdict: engine.Verdict{Status: checks.StatusPassing}},
-		{Check: httpCheck, Result: checks.Result{Duration: 1500 * time.Millisecond}, Verdict: engine.Verdict{Status: checks.StatusCritical}},
-		{Check: httpCheck, Verdict: engine.Verdict{Status: checks.StatusBlocked}}, // did not run
-		{Check: tcpCheck, Result: checks.Result{Duration: 2 * time.Millisecond}, Verdict: engine.Verdict{Status: checks.StatusPassing}},
-		{}, // no check: ignored
+	for _, e := range []events.Event{
+		{Kind: events.CheckRun, Check: events.Check{Address: httpCheck.Address, Type: httpCheck.Type}, Duration: 20 * time.Millisecond, RunStatus: checks.StatusPassing},
+		{Kind: events.CheckRun, Check: events.Check{Address: httpCheck.Address, Type: httpCheck.Type}, Duration: 1500 * time.Millisecond, RunStatus: checks.StatusCritical},
+		{Kind: events.CheckRun, Check: events.Check{Address: httpCheck.Address, Type: httpCheck.Type}, RunStatus: checks.StatusBlocked}, // did not run
+		{Kind: events.MemberJoined, Node: "node-b"}, // a cluster event: ignored
+		{Kind: events.CheckRun, Check: events.Check{Address: tcpCheck.Address, Type: tcpCheck.Type}, Duration: 2 * time.Millisecond, RunStatus: checks.StatusPassing},
 	} {
-		m.Observe(e)
+		m.Observe(&e)
 	}
 
 	_, base := newServer(t, &stubBackend{}, Options{Token: "full", ReadToken: "read", Registry: reg})

@@ -22,23 +22,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/satellite-hq/satellite/dsl"
-	"github.com/satellite-hq/satellite/engine"
-	"github.com/satellite-hq/satellite/sinks/sqlite"
+	"github.com/satellite-hq/satellite/health"
 )
 
 // Backend is what the agent gives the API to answer from. Every method may
 // be called from many request goroutines at once.
 type Backend interface {
 	// LocalStatus is this node's status (GET /v1/status/local, /healthz).
-	LocalStatus() engine.NodeStatus
+	LocalStatus() health.Node
 	// ClusterStatus is the cluster as this node knows it (GET /v1/status);
 	// without a mesh, this node alone.
-	ClusterStatus(ctx context.Context) engine.ClusterStatus
+	ClusterStatus(ctx context.Context) health.Cluster
 	// Members are the mesh members (GET /v1/members); none without a mesh.
-	Members() []engine.MemberStatus
-	// History returns state changes matching q, newest first. q.Limit is
-	// always between 1 and MaxHistoryLimit.
-	History(ctx context.Context, q sqlite.Query) ([]sqlite.StateChange, error)
+	Members() []health.Member
 	// Reload reads the config again and, when it has no errors, applies it.
 	// It returns the new config hash, and the diagnostics (warnings, or the
 	// errors that kept the old config running) already converted with
@@ -75,6 +71,10 @@ type Options struct {
 	Logger hclog.Logger
 	// Registry is what GET /metrics serves; nil answers 404 there.
 	Registry *prometheus.Registry
+	// History is what GET /v1/history reads (q.Limit always between 1 and
+	// MaxHistoryLimit); nil, for a node with agent.history = false, answers
+	// 404 there.
+	History health.HistoryStore
 }
 
 // Timeouts of the HTTP server; a reload may compile a large config, hence
@@ -92,6 +92,7 @@ const (
 // Server is the agent's HTTP API.
 type Server struct {
 	b       Backend
+	history health.HistoryStore
 	log     hclog.Logger
 	listen  string
 	auth    auth
@@ -100,6 +101,11 @@ type Server struct {
 
 	// secrets are the tokens, redacted from what the Backend says.
 	secrets []string
+	// table holds the API's own endpoints by path; set by New, never changed.
+	table map[string]route
+	// mounts are what Mount added, by prefix.
+	mountMu sync.RWMutex
+	mounts  []mount
 	// reloading holds a token while a reload runs, so that two never overlap.
 	reloading chan struct{}
 
@@ -113,7 +119,7 @@ func New(b Backend, opts Options) (*Server, error) {
 	if b == nil {
 		return nil, errors.New("api: no backend")
 	}
-	s := &Server{b: b, log: opts.Logger, listen: opts.Listen, reloading: make(chan struct{}, 1)}
+	s := &Server{b: b, history: opts.History, log: opts.Logger, listen: opts.Listen, reloading: make(chan struct{}, 1)}
 	if s.log == nil {
 		s.log = hclog.NewNullLogger()
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/satellite-hq/satellite/dsl"
+	"github.com/satellite-hq/satellite/health"
 	"github.com/satellite-hq/satellite/internal/registry"
 
 	"github.com/hashicorp/go-hclog"
@@ -20,41 +21,21 @@ import (
 	"github.com/zclconf/go-cty/cty"
 )
 
-// Status is the verdict of one run, or of a check's current state.
-type Status string
+// Status is the verdict of one run, or of a check's current state. It is
+// health.Status, named here too so that a check type reads as it always did.
+type Status = health.Status
 
-// The statuses of LANGUAGE.md.
+// The statuses of LANGUAGE.md (health.Passing ...).
 const (
-	StatusPassing  Status = "passing"
-	StatusWarning  Status = "warning"
-	StatusCritical Status = "critical"
-	StatusBlocked  Status = "blocked"
-	StatusUnknown  Status = "unknown"
+	StatusPassing  = health.Passing
+	StatusWarning  = health.Warning
+	StatusCritical = health.Critical
+	StatusBlocked  = health.Blocked
+	StatusUnknown  = health.Unknown
 )
 
-// Severity orders statuses from best to worst, for "the worse of two".
-func (s Status) Severity() int {
-	switch s {
-	case StatusPassing:
-		return 0
-	case StatusWarning:
-		return 1
-	case StatusCritical:
-		return 2
-	case StatusBlocked:
-		return 3
-	default:
-		return -1
-	}
-}
-
 // Worse returns the worse of two run statuses.
-func Worse(a, b Status) Status {
-	if b.Severity() > a.Severity() {
-		return b
-	}
-	return a
-}
+func Worse(a, b Status) Status { return health.Worse(a, b) }
 
 // Result is what one run of a checker found.
 type Result struct {

@@ -4,12 +4,12 @@ import (
 	"time"
 
 	"github.com/satellite-hq/satellite/checks"
-	"github.com/satellite-hq/satellite/sinks"
+	"github.com/satellite-hq/satellite/events"
 )
 
 // Event is what the scheduler reports after each run of a check, or each
-// time it blocks one. Consumers (history, sinks, metrics, mesh) get it on a
-// run goroutine and must not block on it for long.
+// time it blocks one. The agent turns it into an events.Event (ToBus) and
+// publishes it; subscribers never see this type.
 type Event struct {
 	Check *Check
 	// State is the check's state after this run.
@@ -30,26 +30,18 @@ type Event struct {
 	Duration time.Duration
 }
 
-// Record turns the event into what sinks store, with secrets redacted.
-func (e Event) Record(node string, redact func(string) string) sinks.Record {
-	r := sinks.Record{
-		Time:      e.Started,
-		Node:      node,
-		Check:     e.Check.Address,
-		Type:      e.Check.Type,
-		Status:    string(e.State.Status),
-		RunStatus: string(e.Verdict.Status),
-		Changed:   e.Changed,
-		Duration:  e.Duration,
-		Metrics:   e.Result.Metrics,
-		Error:     e.State.Error,
-		Labels:    e.Check.Labels,
-	}
-	if e.Changed {
-		r.Previous = string(e.Previous)
+// ToBus is the event as the events bus carries it: a CheckRun of node, with
+// the error and detail redacted (redact may be nil).
+func (e Event) ToBus(node string, redact func(string) string) *events.Event {
+	ev := &events.Event{
+		Kind: events.CheckRun, Time: e.Started, Node: node,
+		Check:  events.Check{Address: e.Check.Address, Type: e.Check.Type, Labels: e.Check.Labels, Sinks: e.Check.Sinks},
+		Status: e.State.Status, Previous: e.Previous, RunStatus: e.Verdict.Status, Changed: e.Changed,
+		Error: e.State.Error, Detail: e.State.Detail, Metrics: e.State.Metrics, Flapping: e.State.Flapping,
+		Scheduled: e.Scheduled, Duration: e.Duration,
 	}
 	if redact != nil {
-		r.Error = redact(r.Error)
+		ev.Error, ev.Detail = redact(ev.Error), redact(ev.Detail)
 	}
-	return r
+	return ev
 }

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 
@@ -53,87 +52,58 @@ func WithDependencies(plan *Plan, selected []*Check) []*Check {
 	return out
 }
 
-// RunOnce runs each check once, dependencies first and otherwise in
-// parallel up to the cap, and returns an event per check in the order
-// given. A check whose dependency (among cs) ends critical or blocked is
-// blocked, not run. Statuses are each run's own: no hysteresis.
+// RunOnce runs each check once through a one-shot Scheduler, the same run
+// loop the agent uses: dependencies first and otherwise in parallel up to
+// the cap, each under its timeout with the same abandon path, and returns
+// an event per check in the order given. A check whose dependency (among
+// cs) ends critical or blocked is blocked, not run; a dependency that is
+// not among cs is ignored. Statuses are each run's own: no hysteresis.
+// When ctx ends first, the checks that did not run are critical with "not
+// run: interrupted".
 func RunOnce(ctx context.Context, cs []*Check, opts OnceOptions) []Event {
-	if opts.MaxConcurrent <= 0 {
-		opts.MaxConcurrent = 16
-	}
-	if opts.Logger == nil {
-		opts.Logger = hclog.NewNullLogger()
-	}
-	done := make(map[string]chan struct{}, len(cs))
-	for _, c := range cs {
-		done[c.Address] = make(chan struct{})
+	byAddr := make(map[string]int, len(cs))
+	for i, c := range cs {
+		byAddr[c.Address] = i
 	}
 	events := make([]Event, len(cs))
-	sem := make(chan struct{}, opts.MaxConcurrent)
-	var wg sync.WaitGroup
-	for i, c := range cs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer close(done[c.Address])
-			// Dependencies first: wait for each one in this run.
-			var reason string
-			for _, d := range c.DependsOn {
-				ch, ok := done[d]
-				if !ok {
-					continue
-				}
-				select {
-				case <-ch:
-				case <-ctx.Done():
-				}
-				if reason != "" {
-					continue
-				}
-				for j := range cs {
-					if cs[j].Address != d {
-						continue
-					}
-					switch dep := events[j].State; dep.Status {
-					case checks.StatusCritical:
-						reason = fmt.Sprintf("blocked by %s (critical)", d)
-					case checks.StatusBlocked:
-						reason = dep.Error
-					}
-				}
-			}
-			now := time.Now()
-			st := NewState(now)
-			var ev Event
-			if reason != "" {
-				st, _ = st.Block(reason, now)
-				ev = Event{Check: c, State: st, Previous: checks.StatusUnknown, Changed: true,
-					Verdict: Verdict{Status: checks.StatusBlocked, Error: reason}, Scheduled: now, Started: now}
-			} else {
-				started := time.Now()
-				var res checks.Result
-				var took time.Duration
-				select {
-				case sem <- struct{}{}:
-					started = time.Now()
-					res, _ = callChecker(ctx, c, opts.Logger)
-					took = time.Since(started)
-					<-sem
-				case <-ctx.Done():
-					res = checks.Result{Status: checks.StatusCritical, Error: "not run: interrupted"}
-				}
-				v := c.Evaluate(res, took)
-				once := *c
-				once.FailuresBeforeCritical, once.SuccessesBeforePassing = 1, 1
-				st, _ = st.Apply(&once, v, res, started, took)
-				ev = Event{Check: c, State: st, Previous: checks.StatusUnknown, Changed: true, Result: res, Verdict: v, Scheduled: now, Started: started}
-			}
-			events[i] = ev
-			if opts.OnEvent != nil {
-				opts.OnEvent(ev)
-			}
-		}()
+	got := make([]bool, len(cs))
+	var mu sync.Mutex
+	plan := &Plan{Checks: make([]*Check, 0, len(cs))}
+	for _, c := range cs {
+		one := *c
+		one.Runs = true
+		plan.Checks = append(plan.Checks, &one)
 	}
-	wg.Wait()
+	s := NewScheduler(plan, SchedulerOptions{
+		MaxConcurrent: opts.MaxConcurrent,
+		Logger:        opts.Logger,
+		once:          true,
+		OnEvent: func(e Event) {
+			i := byAddr[e.Check.Address]
+			e.Check = cs[i] // the caller's check, not the scheduler's copy
+			mu.Lock()
+			first := !got[i]
+			if first {
+				events[i], got[i] = e, true
+			}
+			mu.Unlock()
+			if first && opts.OnEvent != nil {
+				opts.OnEvent(e)
+			}
+		},
+	})
+	s.Run(ctx)
+	mu.Lock()
+	defer mu.Unlock()
+	for i, c := range cs {
+		if got[i] {
+			continue
+		}
+		now := time.Now()
+		res := checks.Result{Status: checks.StatusCritical, Error: "not run: interrupted"}
+		v := Verdict{Status: checks.StatusCritical, Error: res.Error}
+		st, _ := NewState(now).Apply(c, v, res, now, 0)
+		events[i] = Event{Check: c, State: st, Previous: checks.StatusUnknown, Changed: true, Result: res, Verdict: v, Scheduled: now, Started: now}
+	}
 	return events
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/satellite-hq/satellite/checks"
+	"github.com/satellite-hq/satellite/health"
 )
 
 // SchedulerOptions configure a Scheduler.
@@ -25,13 +26,19 @@ type SchedulerOptions struct {
 	// more than the shortest interval.
 	FirstRound time.Duration
 	// OnEvent receives every run and block, on a scheduler goroutine and
-	// without the scheduler's lock held; it must not block for long (hand
-	// the event to a queue).
+	// without the scheduler's lock held, one event at a time and in the
+	// order the states changed: the events of one check always arrive in
+	// the order of its runs. It must not block (hand the event to a queue,
+	// such as the events bus) and must not call the scheduler back.
 	OnEvent func(Event)
 	// Logger is a named sub-logger; default a null logger.
 	Logger hclog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+
+	// once makes a one-shot scheduler (RunOnce): every check due at once,
+	// no hysteresis, and Run returns when each check has settled once.
+	once bool
 }
 
 // Scheduler is the only run loop: it runs each check of a plan on its
@@ -54,7 +61,14 @@ type Scheduler struct {
 	dependents map[string][]*entry
 	// pending are events to hand to OnEvent once s.mu is released.
 	pending []Event
-	ctx     context.Context
+	// emitMu orders the calls of OnEvent: it is taken before s.mu is
+	// released, so events reach OnEvent in the order they were settled.
+	emitMu sync.Mutex
+	ctx    context.Context
+	// unsettled counts, in a one-shot scheduler, the checks that have
+	// not settled yet; settled is closed when none is left.
+	unsettled int
+	settled   chan struct{}
 
 	// runs counts the goroutines that run checks, busy or idle (workers);
 	// Run waits for them. A worker whose checker was abandoned is counted
@@ -91,6 +105,9 @@ type entry struct {
 	removed   bool
 	// closed is true once the checker of a removed entry was closed.
 	closed bool
+	// settledOnce is true, in a one-shot scheduler, once the check ran or
+	// was blocked.
+	settledOnce bool
 }
 
 // NewScheduler makes a scheduler for a plan; Run starts it.
@@ -118,8 +135,22 @@ func NewScheduler(plan *Plan, opts SchedulerOptions) *Scheduler {
 		jobs:    make(chan job),
 		entries: map[string]*entry{},
 		ctx:     context.Background(),
+		settled: make(chan struct{}),
 	}
 	s.load(plan, nil)
+	if opts.once {
+		s.unsettled = len(s.order)
+		for _, e := range s.order {
+			e.next = opts.Now() // all at once, not spread over a first round
+		}
+		s.queue = s.queue[:0]
+		for _, e := range s.order {
+			s.queue.push(e)
+		}
+		if s.unsettled == 0 {
+			close(s.settled)
+		}
+	}
 	return s
 }
 
@@ -237,10 +268,17 @@ func (s *Scheduler) Run(ctx context.Context) {
 		panic("engine: Scheduler.Run called twice")
 	}
 	s.started = true
+	// Workers idle on this context: cancelling it when Run returns ends
+	// them also when a one-shot scheduler finishes before ctx is done.
+	ctx, cancel := context.WithCancel(ctx)
 	s.ctx = ctx
 	s.mu.Unlock()
 	defer func() {
+		cancel()
 		s.runs.Wait()
+		if s.opts.once {
+			return // RunOnce's caller owns the checkers
+		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		for _, e := range s.order {
@@ -259,7 +297,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 		for nowNS := now.UnixNano(); len(s.queue) > 0 && s.queue[0].at <= nowNS; {
 			e := s.queue.pop()
 			s.dispatch(ctx, e, e.next, now)
-			if !e.waiting {
+			if !e.waiting && !s.opts.once {
 				e.next = nextSlot(now, e.check.Interval, e.phase)
 				s.queue.push(e)
 			}
@@ -276,6 +314,8 @@ func (s *Scheduler) Run(ctx context.Context) {
 		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
+			return
+		case <-s.settled:
 			return
 		case <-timer.C:
 		case <-s.wake:
@@ -368,9 +408,12 @@ func (s *Scheduler) block(e *entry, reason string, scheduled, now time.Time) {
 		Verdict: Verdict{Status: checks.StatusBlocked, Error: reason}, Scheduled: scheduled, Started: now}
 	s.wakeDependents(e)
 	s.pending = append(s.pending, ev)
+	s.settleOnce(e)
 }
 
-// unlockAndEmit releases s.mu and hands the pending events to OnEvent.
+// unlockAndEmit releases s.mu and hands the pending events to OnEvent. It
+// takes emitMu before it releases s.mu, so that OnEvent sees events in the
+// order they were settled under s.mu, whichever goroutine settled them.
 func (s *Scheduler) unlockAndEmit() {
 	switch len(s.pending) {
 	case 0:
@@ -381,15 +424,19 @@ func (s *Scheduler) unlockAndEmit() {
 		ev := s.pending[0]
 		s.pending[0] = Event{}
 		s.pending = s.pending[:0]
+		s.emitMu.Lock()
 		s.mu.Unlock()
 		s.opts.OnEvent(ev)
+		s.emitMu.Unlock()
 	default:
 		evs := s.pending
 		s.pending = nil
+		s.emitMu.Lock()
 		s.mu.Unlock()
 		for _, ev := range evs {
 			s.opts.OnEvent(ev)
 		}
+		s.emitMu.Unlock()
 	}
 }
 
@@ -458,10 +505,9 @@ func (s *Scheduler) run(ctx context.Context, e *entry, c *Check, scheduled time.
 		s.mu.Lock()
 		if ctx.Err() == nil { // shutting down: nobody waits for a hung checker
 			s.abandoned--
-			if e, ok := s.entries[c.Address]; ok && e.check.Address == c.Address {
-				e.running, e.aliveSince = false, time.Time{}
-			}
-			e.running = false
+			// This run's own entry, which a reload may have replaced: a
+			// new entry at the same address has runs of its own.
+			e.running, e.aliveSince = false, time.Time{}
 			s.release(e)
 		}
 		s.mu.Unlock()
@@ -504,53 +550,20 @@ func checkSafely(ctx context.Context, c *Check, log hclog.Logger) (res checks.Re
 	return c.Checker.Check(ctx)
 }
 
-// callChecker runs c's checker once under its timeout, turning a panic into
-// a critical result. When the checker ignores its context, the run is
-// reported as timed out and the returned channel is closed when the checker
-// finally returns; otherwise the channel is nil.
-func callChecker(ctx context.Context, c *Check, log hclog.Logger) (checks.Result, <-chan struct{}) {
-	if c.Checker == nil {
-		return checks.Result{Status: checks.StatusCritical, Error: "the check could not be built"}, nil
-	}
-	rctx, cancel := checks.WithTimeout(ctx, c.Timeout)
-	done := make(chan checks.Result, 1)
-	go func() { done <- checkSafely(rctx, c, log) }()
-	select {
-	case res := <-done:
-		cancel()
-		return res, nil
-	case <-rctx.Done():
-	}
-	// Give a checker that honours its context a moment to return its own
-	// result (it usually says more than "timed out").
-	grace := time.NewTimer(abandonGrace)
-	defer grace.Stop()
-	select {
-	case res := <-done:
-		cancel()
-		if res.Error == "" && res.Status != checks.StatusCritical {
-			res.Status, res.Error = checks.StatusCritical, fmt.Sprintf("timed out after %s", c.Timeout)
-		}
-		return res, nil
-	case <-grace.C:
-	}
-	cancel()
-	log.Warn("checker ignores its timeout; abandoned until it returns", "check", c.Address, "timeout", c.Timeout)
-	alive := make(chan struct{})
-	go func() {
-		<-done // owned by the checker: it ends when the checker returns
-		close(alive)
-	}()
-	return checks.Result{Status: checks.StatusCritical, Error: fmt.Sprintf("timed out after %s", c.Timeout)}, alive
-}
-
 // settle applies a verdict to the entry's state and emits the event. s.mu is held.
 func (s *Scheduler) settle(e *entry, v Verdict, res checks.Result, scheduled, started time.Time, took time.Duration, ran bool) {
 	if e.removed {
 		return
 	}
 	prev := e.state.Status
-	st, changed := e.state.Apply(e.check, v, res, started, took)
+	chk := e.check
+	if s.opts.once {
+		// A one-shot run reports each run's own status: no hysteresis.
+		one := *chk
+		one.FailuresBeforeCritical, one.SuccessesBeforePassing = 1, 1
+		chk = &one
+	}
+	st, changed := e.state.Apply(chk, v, res, started, took)
 	e.state = st
 	e.runs[v.Status]++
 	ev := Event{Check: e.check, State: st, Previous: prev, Changed: changed, Result: res, Verdict: v, Scheduled: scheduled, Started: started, Duration: took}
@@ -558,6 +571,19 @@ func (s *Scheduler) settle(e *entry, v Verdict, res checks.Result, scheduled, st
 		s.wakeDependents(e)
 	}
 	s.pending = append(s.pending, ev)
+	s.settleOnce(e)
+}
+
+// settleOnce counts, in a one-shot scheduler, the entry's first settling,
+// and ends Run once every entry has settled. s.mu is held.
+func (s *Scheduler) settleOnce(e *entry) {
+	if !s.opts.once || e.settledOnce {
+		return
+	}
+	e.settledOnce = true
+	if s.unsettled--; s.unsettled == 0 {
+		close(s.settled)
+	}
 }
 
 // wakeDependents dispatches the checks that waited for e. s.mu is held.
@@ -569,7 +595,7 @@ func (s *Scheduler) wakeDependents(e *entry) {
 		d.waiting = false
 		now := s.opts.Now()
 		s.dispatch(s.ctx, d, d.scheduled, now)
-		if !d.waiting {
+		if !d.waiting && !s.opts.once {
 			d.next = nextSlot(now, d.check.Interval, d.phase)
 			s.queue.push(d)
 			s.poke()
@@ -593,10 +619,10 @@ func (s *Scheduler) Snapshot() []CheckSnapshot {
 }
 
 // Probes returns the status document's probes for this node.
-func (s *Scheduler) Probes() []Probe {
+func (s *Scheduler) Probes() []health.Probe {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]Probe, len(s.order))
+	out := make([]health.Probe, len(s.order))
 	for i, e := range s.order {
 		out[i] = ProbeOf(e.check, e.state)
 	}

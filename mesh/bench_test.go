@@ -16,7 +16,7 @@ import (
 	"github.com/hashicorp/go-metrics"
 
 	"github.com/satellite-hq/satellite/checks"
-	"github.com/satellite-hq/satellite/engine"
+	"github.com/satellite-hq/satellite/health"
 )
 
 // byteSink counts what memberlist reports as sent (UDP packets and TCP
@@ -51,7 +51,7 @@ type benchCluster struct {
 	key    string
 	idle   float64 // bytes per node per second with no changes
 	nodes  []*Mesh
-	status []atomic.Pointer[engine.NodeStatus]
+	status []atomic.Pointer[health.Node]
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
@@ -100,7 +100,7 @@ func BenchmarkDigestPropagation(b *testing.B) {
 }
 
 func formCluster(b *testing.B, transport string, n int) *benchCluster {
-	c := &benchCluster{key: fmt.Sprint(transport, n), status: make([]atomic.Pointer[engine.NodeStatus], n), arrived: map[string]map[string]time.Time{}, want: map[string]uint64{}}
+	c := &benchCluster{key: fmt.Sprint(transport, n), status: make([]atomic.Pointer[health.Node], n), arrived: map[string]map[string]time.Time{}, want: map[string]uint64{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	var transports []*memTransport
@@ -119,7 +119,7 @@ func formCluster(b *testing.B, transport string, n int) *benchCluster {
 		c.status[i].Store(&st)
 		cfg := Config{
 			NodeName: name, Bind: fmt.Sprintf("127.79.%d.%d:7946", i/250, i%250+1),
-			Local:   func() engine.NodeStatus { return *c.status[i].Load() },
+			Local:   func() health.Node { return *c.status[i].Load() },
 			Profile: ProfileLAN, RefreshInterval: DefaultRefreshInterval,
 			Logger: hclog.New(&hclog.LoggerOptions{Level: benchLogLevel, Output: newTestWriter(b)}),
 		}
@@ -199,9 +199,9 @@ func benchPropagation(b *testing.B, c *benchCluster) {
 		k := rand.IntN(n)
 		name := c.nodes[k].cfg.NodeName
 		st := *c.status[k].Load()
-		if st.Status == engine.NodeHealthy {
-			st.Status = engine.NodeDegraded
-			st.Probes = append([]engine.Probe(nil), st.Probes...)
+		if st.Status == health.Healthy {
+			st.Status = health.Degraded
+			st.Probes = append([]health.Probe(nil), st.Probes...)
 			st.Probes[0].Status = checks.StatusCritical
 		} else {
 			st = healthyStatus(name, 20)

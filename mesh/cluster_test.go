@@ -7,16 +7,17 @@ import (
 	"time"
 
 	"github.com/satellite-hq/satellite/checks"
-	"github.com/satellite-hq/satellite/engine"
+	"github.com/satellite-hq/satellite/events"
+	"github.com/satellite-hq/satellite/health"
 )
 
-func viewNode(cs engine.ClusterStatus, name string) (engine.NodeStatus, bool) {
+func viewNode(cs health.Cluster, name string) (health.Node, bool) {
 	for _, n := range cs.Nodes {
 		if n.Name == name {
 			return n, true
 		}
 	}
-	return engine.NodeStatus{}, false
+	return health.Node{}, false
 }
 
 func TestClusterLifecycle(t *testing.T) {
@@ -31,7 +32,7 @@ func TestClusterLifecycle(t *testing.T) {
 		waitFor(t, 10*time.Second, n.name+" sees 3 alive", func() bool { return n.aliveCount() == 3 })
 	}
 	cs := a.m.ClusterView(ctx)
-	if cs.Status != engine.NodeHealthy || len(cs.Nodes) != 3 {
+	if cs.Status != health.Healthy || len(cs.Nodes) != 3 {
 		t.Fatalf("formed cluster: status %s, %d nodes, summary %q", cs.Status, len(cs.Nodes), cs.Summary)
 	}
 	for _, n := range cs.Nodes {
@@ -39,7 +40,7 @@ func TestClusterLifecycle(t *testing.T) {
 			t.Fatalf("node %s in the view: stale %v, %d probes, member %+v", n.Name, n.Stale, len(n.Probes), n.MemberStatus)
 		}
 	}
-	waitFor(t, 5*time.Second, "a joined event for node-b", func() bool { return a.sawEvent("node-b", EventJoined) })
+	waitFor(t, 5*time.Second, "a joined event for node-b", func() bool { return a.sawEvent("node-b", events.MemberJoined) })
 
 	// Peers and clocks, for the peers and clock check types.
 	waitFor(t, 10*time.Second, "RTT to both peers", func() bool {
@@ -61,19 +62,19 @@ func TestClusterLifecycle(t *testing.T) {
 
 	// A state change on node-b reaches node-a by gossip, and is an event.
 	bad := healthyStatus("node-b", 3)
-	bad.Status = engine.NodeDegraded
+	bad.Status = health.Degraded
 	bad.Probes[1].Status = checks.StatusCritical
 	b.setStatus(bad)
 	waitFor(t, 5*time.Second, "node-a gets node-b's degraded digest", func() bool {
 		a.m.mu.Lock()
 		defer a.m.mu.Unlock()
-		return a.m.digests["node-b"].d.Status == engine.NodeDegraded
+		return a.m.digests["node-b"].d.Status == health.Degraded
 	})
-	if !a.sawEvent("node-b", EventStatus) {
+	if !a.sawEvent("node-b", events.NodeStatus) {
 		t.Errorf("node-a has no status event for node-b")
 	}
 	cs = a.m.ClusterView(ctx)
-	if cs.Status != engine.NodeDegraded || !strings.Contains(cs.Summary, "node-b: tcp.port_1 critical") {
+	if cs.Status != health.Degraded || !strings.Contains(cs.Summary, "node-b: tcp.port_1 critical") {
 		t.Fatalf("degraded node-b: status %s, summary %q", cs.Status, cs.Summary)
 	}
 
@@ -115,11 +116,11 @@ func TestClusterLifecycle(t *testing.T) {
 	t.Logf("node-c failed after %v", time.Since(killed).Round(10*time.Millisecond))
 	cs = a.m.ClusterView(ctx)
 	nc, _ := viewNode(cs, "node-c")
-	if cs.Status != engine.NodeDegraded || !strings.Contains(cs.Summary, "node-c: stale data; failed") || !nc.Stale || len(nc.Probes) != 3 {
+	if cs.Status != health.Degraded || !strings.Contains(cs.Summary, "node-c: stale data; failed") || !nc.Stale || len(nc.Probes) != 3 {
 		t.Fatalf("after node-c crashed: %s %q; node-c stale %v probes %d", cs.Status, cs.Summary, nc.Stale, len(nc.Probes))
 	}
 	// Member events come after serf's coalescing period.
-	waitFor(t, 5*time.Second, "a failed event for node-c", func() bool { return a.sawEvent("node-c", EventFailed) })
+	waitFor(t, 5*time.Second, "a failed event for node-c", func() bool { return a.sawEvent("node-c", events.MemberFailed) })
 
 	// node-a alone still answers, with the last known probes of both.
 	cs = a.m.ClusterView(ctx)

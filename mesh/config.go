@@ -13,7 +13,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/memberlist"
 
-	"github.com/satellite-hq/satellite/engine"
+	"github.com/satellite-hq/satellite/events"
+	"github.com/satellite-hq/satellite/health"
 )
 
 // Defaults for the zero values of Config.
@@ -72,11 +73,12 @@ type Config struct {
 	Version    string
 
 	// Local returns this node's full status, for the peer endpoint and digests.
-	Local func() engine.NodeStatus
+	Local func() health.Node
 	// Health returns the agent's sink backlog and drop count for digests; nil reports zeros.
 	Health func() (backlog, dropped uint64)
-	// OnEvent receives cluster events (on the mesh's event goroutine: do not block).
-	OnEvent func(ClusterEvent)
+	// OnEvent receives cluster events (on the mesh's event goroutine: do
+	// not block; publish them on the events bus).
+	OnEvent func(*events.Event)
 	// Logger gets the mesh's logs, serf's and memberlist's included.
 	Logger hclog.Logger
 
@@ -121,7 +123,7 @@ func (c *Config) setDefaults() {
 		c.Logger = hclog.NewNullLogger()
 	}
 	if c.Local == nil {
-		c.Local = func() engine.NodeStatus { return engine.NodeStatus{Name: c.NodeName, Status: engine.NodeUnknown} }
+		c.Local = func() health.Node { return health.Node{Name: c.NodeName, Status: health.NodeUnknown} }
 	}
 }
 

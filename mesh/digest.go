@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/satellite-hq/satellite/checks"
-	"github.com/satellite-hq/satellite/engine"
+	"github.com/satellite-hq/satellite/health"
 )
 
 // digestEvent is the serf user event that carries digests. One name for all
@@ -53,9 +53,9 @@ type Digest struct {
 	Seq  uint64 `json:"q"`
 	// Time is the sender's clock in Unix milliseconds, for display only:
 	// staleness is judged by arrival.
-	Time   int64  `json:"t"`
-	Status string `json:"s"`
-	Counts Counts `json:"c"`
+	Time   int64            `json:"t"`
+	Status health.NodeState `json:"s"`
+	Counts Counts           `json:"c"`
 	// NotPassing maps a state's one-letter code (stateCode) to the checks
 	// in it, worst state kept first when truncated; More counts the names
 	// left out to fit.
@@ -84,7 +84,7 @@ var stateCode = map[checks.Status]string{checks.StatusCritical: "c", checks.Stat
 var notPassingOrder = []checks.Status{checks.StatusCritical, checks.StatusBlocked, checks.StatusWarning, checks.StatusUnknown}
 
 // digestOf summarises a node status.
-func digestOf(ns engine.NodeStatus, boot, seq uint64, now time.Time) (Digest, []nameState) {
+func digestOf(ns health.Node, boot, seq uint64, now time.Time) (Digest, []nameState) {
 	d := Digest{Node: ns.Name, Boot: boot, Seq: seq, Time: now.UnixMilli(), Status: ns.Status,
 		ConfigHash: clip(ns.ConfigHash, 16), Version: clip(ns.Version, 24)}
 	var names []nameState
@@ -194,15 +194,15 @@ func decodeDigest(b []byte) (Digest, error) {
 
 // probes renders the digest's non-passing checks as probes, for a member
 // whose full status could never be fetched.
-func (d Digest) probes() []engine.Probe {
-	var out []engine.Probe
+func (d Digest) probes() []health.Probe {
+	var out []health.Probe
 	for _, s := range notPassingOrder {
 		for _, n := range d.NotPassing[stateCode[s]] {
-			out = append(out, engine.Probe{Checker: n, Type: checkType(n), Status: s})
+			out = append(out, health.Probe{Checker: n, Type: checkType(n), Status: s})
 		}
 	}
 	if d.More > 0 {
-		out = append(out, engine.Probe{Checker: fmt.Sprintf("+%d more", d.More), Status: checks.StatusUnknown,
+		out = append(out, health.Probe{Checker: fmt.Sprintf("+%d more", d.More), Status: checks.StatusUnknown,
 			Detail: "not passing; left out of the digest to fit serf's 512-byte event"})
 	}
 	return out
@@ -213,14 +213,14 @@ func (d Digest) probes() []engine.Probe {
 // digest was truncated (then their last known state is kept), and checks it
 // names that the list lacks are added. The probes keep their other fields
 // (type, metrics) from the fetch.
-func (d Digest) overlay(probes []engine.Probe) []engine.Probe {
+func (d Digest) overlay(probes []health.Probe) []health.Probe {
 	state := map[string]checks.Status{}
 	for _, s := range notPassingOrder {
 		for _, n := range d.NotPassing[stateCode[s]] {
 			state[n] = s
 		}
 	}
-	out := make([]engine.Probe, 0, len(probes)+len(state))
+	out := make([]health.Probe, 0, len(probes)+len(state))
 	seen := make(map[string]bool, len(probes))
 	for _, p := range probes {
 		seen[p.Checker] = true

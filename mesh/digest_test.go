@@ -11,15 +11,15 @@ import (
 	"github.com/hashicorp/serf/serf"
 
 	"github.com/satellite-hq/satellite/checks"
-	"github.com/satellite-hq/satellite/engine"
+	"github.com/satellite-hq/satellite/health"
 )
 
 // worstCase is a node with hundreds of failing checks with long names.
-func worstCase(name string) engine.NodeStatus {
-	ns := engine.NodeStatus{Name: name, Status: engine.NodeDegraded, ConfigHash: strings.Repeat("f", 64), Version: strings.Repeat("9", 40)}
+func worstCase(name string) health.Node {
+	ns := health.Node{Name: name, Status: health.Degraded, ConfigHash: strings.Repeat("f", 64), Version: strings.Repeat("9", 40)}
 	for i := range 400 {
 		st := []checks.Status{checks.StatusCritical, checks.StatusBlocked, checks.StatusWarning, checks.StatusUnknown}[i%4]
-		ns.Probes = append(ns.Probes, engine.Probe{Checker: fmt.Sprintf("http.%s_%03d", strings.Repeat("very_long_name", 8), i), Status: st})
+		ns.Probes = append(ns.Probes, health.Probe{Checker: fmt.Sprintf("http.%s_%03d", strings.Repeat("very_long_name", 8), i), Status: st})
 	}
 	return ns
 }
@@ -65,7 +65,7 @@ func TestDigestWorstCaseFits(t *testing.T) {
 
 	// And serf itself accepts it (its limit counts the whole encoded message).
 	n := startNode(t, name, addr(2, 1), func(c *Config) {
-		c.Local = func() engine.NodeStatus { return worstCase(name) }
+		c.Local = func() health.Node { return worstCase(name) }
 		c.PeerPort = 0
 	})
 	if err := n.m.publish(); err != nil {
@@ -78,7 +78,7 @@ func TestDigestOrdering(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deliver := func(boot, seq uint64, status string) {
+	deliver := func(boot, seq uint64, status health.NodeState) {
 		d := Digest{Node: "peer", Boot: boot, Seq: seq, Status: status}
 		b, err := encodeWith(d, nil, 0)
 		if err != nil {
@@ -136,11 +136,11 @@ func TestDigestFromGossipWhenPeerEndpointIsDown(t *testing.T) {
 	waitFor(t, 5*time.Second, "b's digest on a", func() bool {
 		a.m.mu.Lock()
 		defer a.m.mu.Unlock()
-		return a.m.digests["b"].d.Status == engine.NodeDegraded
+		return a.m.digests["b"].d.Status == health.Degraded
 	})
 	cs := a.m.ClusterView(context.Background())
 	nb, ok := viewNode(cs, "b")
-	if !ok || nb.Status != engine.NodeDegraded || nb.Stale || len(nb.Probes) == 0 || nb.Probes[0].Status != checks.StatusCritical ||
+	if !ok || nb.Status != health.Degraded || nb.Stale || len(nb.Probes) == 0 || nb.Probes[0].Status != checks.StatusCritical ||
 		!strings.HasPrefix(nb.Probes[len(nb.Probes)-1].Checker, "+") {
 		t.Fatalf("b from its digest: %+v", nb)
 	}

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/satellite-hq/satellite/engine"
+	"github.com/satellite-hq/satellite/health"
 )
 
 // Digests come from the network: whatever arrives, decoding and using it
@@ -12,7 +12,7 @@ import (
 // and what decodes has a node name.
 func FuzzDecodeDigest(f *testing.F) {
 	ns := healthyStatus("node-a", 3)
-	ns.Status = engine.NodeDegraded
+	ns.Status = health.Degraded
 	ns.Probes[0].Status = "critical"
 	d, names := digestOf(ns, 7, 3, time.Unix(1_700_000_000, 0))
 	good, err := encodeDigest(d, names)

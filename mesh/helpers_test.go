@@ -11,7 +11,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/satellite-hq/satellite/checks"
-	"github.com/satellite-hq/satellite/engine"
+	"github.com/satellite-hq/satellite/events"
+	"github.com/satellite-hq/satellite/health"
 )
 
 // testNode is one real serf agent on a loopback address.
@@ -21,10 +22,10 @@ type testNode struct {
 	m      *Mesh
 	cancel context.CancelFunc
 	done   chan error
-	status atomic.Pointer[engine.NodeStatus]
+	status atomic.Pointer[health.Node]
 
 	mu     sync.Mutex
-	events []ClusterEvent
+	events []*events.Event
 }
 
 // Each test uses its own 127.77.T.0/24 so tests never share addresses.
@@ -32,10 +33,10 @@ func addr(subnet, host int) string { return fmt.Sprintf("127.77.%d.%d", subnet, 
 
 func gossip(ip string) string { return ip + ":7946" }
 
-func healthyStatus(name string, n int) engine.NodeStatus {
-	ns := engine.NodeStatus{Name: name, Status: engine.NodeHealthy}
+func healthyStatus(name string, n int) health.Node {
+	ns := health.Node{Name: name, Status: health.Healthy}
 	for i := range n {
-		ns.Probes = append(ns.Probes, engine.Probe{Checker: fmt.Sprintf("tcp.port_%d", i), Type: "tcp", Status: checks.StatusPassing})
+		ns.Probes = append(ns.Probes, health.Probe{Checker: fmt.Sprintf("tcp.port_%d", i), Type: "tcp", Status: checks.StatusPassing})
 	}
 	return ns
 }
@@ -50,12 +51,12 @@ func startNode(t *testing.T, name, ip string, edit func(*Config)) *testNode {
 		NodeName: name, Bind: gossip(ip), PeerPort: 7947,
 		ConfigHash: "hash1", Version: "test", Role: "node",
 		Tags:          map[string]string{"zone": "z1"},
-		Local:         func() engine.NodeStatus { return *n.status.Load() },
+		Local:         func() health.Node { return *n.status.Load() },
 		Profile:       ProfileLocal,
 		DataDir:       t.TempDir(),
 		Logger:        hclog.New(&hclog.LoggerOptions{Name: name, Level: hclog.Warn, Output: newTestWriter(t)}),
 		RetryInterval: 500 * time.Millisecond, RefreshInterval: 2 * time.Second, PeerTimeout: 500 * time.Millisecond,
-		OnEvent: func(e ClusterEvent) { n.mu.Lock(); n.events = append(n.events, e); n.mu.Unlock() },
+		OnEvent: func(e *events.Event) { n.mu.Lock(); n.events = append(n.events, e); n.mu.Unlock() },
 	}
 	if edit != nil {
 		edit(&cfg)
@@ -93,7 +94,7 @@ func (n *testNode) crash() {
 	n.stop()
 }
 
-func (n *testNode) setStatus(ns engine.NodeStatus) {
+func (n *testNode) setStatus(ns health.Node) {
 	n.status.Store(&ns)
 	n.m.Notify()
 }
@@ -107,7 +108,7 @@ func (n *testNode) memberStatus(name string) string {
 	return ""
 }
 
-func (n *testNode) sawEvent(node string, kind EventKind) bool {
+func (n *testNode) sawEvent(node string, kind events.Kind) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, e := range n.events {

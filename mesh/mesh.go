@@ -18,32 +18,9 @@ import (
 	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/serf/serf"
 
-	"github.com/satellite-hq/satellite/engine"
+	"github.com/satellite-hq/satellite/events"
+	"github.com/satellite-hq/satellite/health"
 )
-
-// EventKind says what happened in a ClusterEvent.
-type EventKind string
-
-// Cluster event kinds.
-const (
-	EventJoined  EventKind = "joined"
-	EventLeft    EventKind = "left"
-	EventFailed  EventKind = "failed"
-	EventReaped  EventKind = "reaped"
-	EventUpdated EventKind = "updated" // a member's tags changed (a reload, a new version)
-	EventStatus  EventKind = "status"  // a node's status changed between two digests
-)
-
-// ClusterEvent is something this node saw happen in the mesh, for the local history.
-type ClusterEvent struct {
-	Time time.Time
-	Node string
-	Kind EventKind
-	// From and To are the node statuses of an EventStatus.
-	From, To string
-	// Detail is a short human sentence.
-	Detail string
-}
 
 // received is the newest digest of a member and when it arrived.
 type received struct {
@@ -53,7 +30,7 @@ type received struct {
 
 // fetched is the last full status read from a member's peer endpoint.
 type fetched struct {
-	ns engine.NodeStatus
+	ns health.Node
 	at time.Time
 }
 
@@ -72,6 +49,8 @@ type Mesh struct {
 	seq     uint64
 	digests map[string]received
 	full    map[string]fetched
+	// hashes is the config hash each member last announced in its tags.
+	hashes  map[string]string
 	running bool
 	// onDigest, set by benchmarks before Run, sees every newer digest stored.
 	onDigest func(d Digest, at time.Time)
@@ -106,6 +85,7 @@ func New(cfg Config) (*Mesh, error) {
 		client:  &http.Client{Transport: tr, Timeout: cfg.PeerTimeout},
 		digests: map[string]received{},
 		full:    map[string]fetched{},
+		hashes:  map[string]string{},
 	}, nil
 }
 
@@ -351,18 +331,18 @@ func (m *Mesh) eventLoop(ctx context.Context, events <-chan serf.Event) {
 }
 
 func (m *Mesh) memberEvent(ev serf.MemberEvent) {
-	var kind EventKind
+	var kind events.Kind
 	switch ev.Type {
 	case serf.EventMemberJoin:
-		kind = EventJoined
+		kind = events.MemberJoined
 	case serf.EventMemberLeave:
-		kind = EventLeft
+		kind = events.MemberLeft
 	case serf.EventMemberFailed:
-		kind = EventFailed
+		kind = events.MemberFailed
 	case serf.EventMemberUpdate:
-		kind = EventUpdated
+		kind = events.MemberUpdated
 	case serf.EventMemberReap:
-		kind = EventReaped
+		kind = events.MemberReaped
 	default:
 		m.log.Warn("unknown serf member event", "type", ev.Type.String())
 		return
@@ -374,21 +354,30 @@ func (m *Mesh) memberEvent(ev serf.MemberEvent) {
 			continue
 		}
 		others = true
-		m.log.Info("member "+string(kind), "member", mem.Name, "addr", mem.Addr.String())
-		if kind == EventReaped {
+		m.log.Info("member "+kind.String(), "member", mem.Name, "addr", mem.Addr.String())
+		hash := mem.Tags[tagHash]
+		m.mu.Lock()
+		oldHash, known := m.hashes[mem.Name]
+		if kind == events.MemberReaped {
 			// Reaped members leave the view; forget them to bound memory.
-			m.mu.Lock()
 			delete(m.digests, mem.Name)
 			delete(m.full, mem.Name)
-			m.mu.Unlock()
+			delete(m.hashes, mem.Name)
+		} else {
+			m.hashes[mem.Name] = hash
 		}
-		m.emit(ClusterEvent{Time: now, Node: mem.Name, Kind: kind,
+		m.mu.Unlock()
+		m.emit(&events.Event{Kind: kind, Time: now, Node: mem.Name,
 			Detail: fmt.Sprintf("member %s %s (%s)", mem.Name, kind, mem.Addr)})
+		if known && kind == events.MemberUpdated && hash != oldHash {
+			m.emit(&events.Event{Kind: events.ConfigHash, Time: now, Node: mem.Name, From: oldHash, To: hash,
+				Detail: fmt.Sprintf("member %s config hash %s -> %s", mem.Name, oldHash, hash)})
+		}
 	}
 	// A newcomer (or a healed side) learns our state now rather than at the
 	// next refresh; but at most once per joinPublishGap, or forming a mesh
 	// of N nodes would send N² digests.
-	if others && kind == EventJoined {
+	if others && kind == events.MemberJoined {
 		m.mu.Lock()
 		due := time.Since(m.lastJoinPublish) > joinPublishGap
 		if due {
@@ -401,7 +390,7 @@ func (m *Mesh) memberEvent(ev serf.MemberEvent) {
 	}
 }
 
-func (m *Mesh) emit(ev ClusterEvent) {
+func (m *Mesh) emit(ev *events.Event) {
 	if m.cfg.OnEvent != nil {
 		m.cfg.OnEvent(ev)
 	}
@@ -437,7 +426,7 @@ func (m *Mesh) userEvent(ev serf.UserEvent) {
 		m.onDigest(d, now)
 	}
 	if had && old.d.Status != d.Status {
-		m.emit(ClusterEvent{Time: now, Node: d.Node, Kind: EventStatus, From: old.d.Status, To: d.Status,
+		m.emit(&events.Event{Kind: events.NodeStatus, Time: now, Node: d.Node, From: string(old.d.Status), To: string(d.Status),
 			Detail: fmt.Sprintf("node %s %s -> %s", d.Node, old.d.Status, d.Status)})
 	}
 }

@@ -4,13 +4,13 @@ import (
 	"testing"
 
 	"github.com/satellite-hq/satellite/checks"
-	"github.com/satellite-hq/satellite/engine"
+	"github.com/satellite-hq/satellite/health"
 )
 
 // A newer digest updates the probe list fetched earlier instead of
 // replacing it: the list of a node that went away keeps every check.
 func TestDigestOverlay(t *testing.T) {
-	full := []engine.Probe{
+	full := []health.Probe{
 		{Checker: "http.api", Type: "http", Status: checks.StatusPassing, Metrics: map[string]float64{"latency_ms": 3}},
 		{Checker: "tcp.etcd", Type: "tcp", Status: checks.StatusCritical, Error: "refused"},
 		{Checker: "disk.root", Type: "disk", Status: checks.StatusPassing},

@@ -17,7 +17,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/satellite-hq/satellite/engine"
+	"github.com/satellite-hq/satellite/health"
 	"github.com/satellite-hq/satellite/internal/netns"
 	"github.com/satellite-hq/satellite/internal/testenv"
 )
@@ -58,7 +58,7 @@ func TestHelperAgent(t *testing.T) {
 		RetryInterval: time.Second, ReconnectTimeout: hc.ReconnectTimeout, DataDir: hc.DataDir,
 		Profile: ProfileLocal, RefreshInterval: 2 * time.Second, PeerTimeout: 500 * time.Millisecond,
 		ConfigHash: "h", Version: "test",
-		Local:  func() engine.NodeStatus { return healthyStatus(hc.Name, 2) },
+		Local:  func() health.Node { return healthyStatus(hc.Name, 2) },
 		Logger: hclog.New(&hclog.LoggerOptions{Name: hc.Name, Level: hclog.Warn, Output: os.Stderr}),
 	})
 	if err != nil {
@@ -108,7 +108,7 @@ func (c *child) get(path string, v any) error {
 
 // statuses maps member names to their status as this child sees them.
 func (c *child) statuses() map[string]string {
-	var ms []engine.MemberStatus
+	var ms []health.Member
 	if err := c.get("/members", &ms); err != nil {
 		return nil
 	}
@@ -119,8 +119,8 @@ func (c *child) statuses() map[string]string {
 	return out
 }
 
-func (c *child) view() engine.ClusterStatus {
-	var cs engine.ClusterStatus
+func (c *child) view() health.Cluster {
+	var cs health.Cluster
 	_ = c.get("/view", &cs)
 	return cs
 }
@@ -267,7 +267,7 @@ func TestPartitionHeals(t *testing.T) {
 	l.waitAll(t, 60*time.Second, "both sides see the other failed", cSplit)
 	for _, n := range labNodes {
 		cs := l.children[n].view()
-		if cs.Status != engine.NodeDegraded || len(cs.Nodes) != 3 {
+		if cs.Status != health.Degraded || len(cs.Nodes) != 3 {
 			t.Fatalf("%s during the partition: %s %q", n, cs.Status, cs.Summary)
 		}
 		t.Logf("%s sees: %s", n, cs.Summary)
@@ -286,7 +286,7 @@ func TestPartitionHeals(t *testing.T) {
 	l.waitAll(t, 30*time.Second, "the mesh heals", func(a, b string) bool { return true })
 	waitFor(t, 10*time.Second, "every view healthy", func() bool {
 		for _, n := range labNodes {
-			if cs := l.children[n].view(); cs.Status != engine.NodeHealthy {
+			if cs := l.children[n].view(); cs.Status != health.Healthy {
 				return false
 			}
 		}
@@ -316,7 +316,7 @@ func TestPartitionLongerThanReconnectTimeoutHeals(t *testing.T) {
 	}
 	l.waitAll(t, 30*time.Second, "retry_join heals the mesh", func(a, b string) bool { return true })
 	for _, n := range labNodes {
-		if cs := l.children[n].view(); cs.Status != engine.NodeHealthy || len(cs.Nodes) != 3 {
+		if cs := l.children[n].view(); cs.Status != health.Healthy || len(cs.Nodes) != 3 {
 			t.Errorf("%s after healing: %s %q", n, cs.Status, cs.Summary)
 		}
 	}

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/satellite-hq/satellite/engine"
+	"github.com/satellite-hq/satellite/health"
 )
 
 // PeerPath is the peer endpoint's one resource: this node's full status.
@@ -56,7 +56,7 @@ func (m *Mesh) servePeer(w http.ResponseWriter, r *http.Request) {
 }
 
 // local is this node's status with the mesh's own fields filled in.
-func (m *Mesh) local() engine.NodeStatus {
+func (m *Mesh) local() health.Node {
 	ns := m.cfg.Local()
 	if ns.Name == "" {
 		ns.Name = m.cfg.NodeName
@@ -93,8 +93,8 @@ func (m *Mesh) token() string {
 }
 
 // fetchPeer reads a member's full status from its peer endpoint.
-func (m *Mesh) fetchPeer(ctx context.Context, host string, port int) (engine.NodeStatus, error) {
-	var ns engine.NodeStatus
+func (m *Mesh) fetchPeer(ctx context.Context, host string, port int) (health.Node, error) {
+	var ns health.Node
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.PeerTimeout)
 	defer cancel()
 	u := "http://" + net.JoinHostPort(host, strconv.Itoa(port)) + PeerPath

@@ -13,7 +13,7 @@ import (
 	"github.com/hashicorp/serf/serf"
 
 	"github.com/satellite-hq/satellite/checks"
-	"github.com/satellite-hq/satellite/engine"
+	"github.com/satellite-hq/satellite/health"
 )
 
 // The peers and clock check types read the mesh through checks.MeshView.
@@ -26,24 +26,24 @@ const staleAfter = 3
 // maxFetches bounds the peer endpoints one cluster view reads at once.
 const maxFetches = 32
 
-func memberStatusOf(mem serf.Member) engine.MemberStatus {
+func memberStatusOf(mem serf.Member) health.Member {
 	tags := make(map[string]string, len(mem.Tags))
 	for k, v := range mem.Tags {
 		tags[k] = v
 	}
-	return engine.MemberStatus{Name: mem.Name, Addr: net.JoinHostPort(mem.Addr.String(), strconv.Itoa(int(mem.Port))),
+	return health.Member{Name: mem.Name, Addr: net.JoinHostPort(mem.Addr.String(), strconv.Itoa(int(mem.Port))),
 		Status: mem.Status.String(), Tags: tags}
 }
 
 // Members lists the mesh's members as this node knows them, by name; none
 // before Run has started serf.
-func (m *Mesh) Members() []engine.MemberStatus {
+func (m *Mesh) Members() []health.Member {
 	s := m.getSerf()
 	if s == nil {
 		return nil
 	}
 	mems := s.Members()
-	out := make([]engine.MemberStatus, 0, len(mems))
+	out := make([]health.Member, 0, len(mems))
 	for _, mem := range mems {
 		out = append(out, memberStatusOf(mem))
 	}
@@ -55,15 +55,15 @@ func (m *Mesh) Members() []engine.MemberStatus {
 // status, each alive peer's full status from its peer endpoint (fetched in
 // parallel, each bounded by PeerTimeout), and for a peer that did not
 // answer its last known status marked stale.
-func (m *Mesh) ClusterView(ctx context.Context) engine.ClusterStatus {
+func (m *Mesh) ClusterView(ctx context.Context) health.Cluster {
 	now := time.Now()
 	s := m.getSerf()
 	self := m.local()
 	if s == nil {
-		return engine.ClusterOf([]engine.NodeStatus{self}, now)
+		return health.ClusterOf([]health.Node{self}, now)
 	}
 	mems := s.Members()
-	nodes := make([]engine.NodeStatus, len(mems))
+	nodes := make([]health.Node, len(mems))
 	var wg sync.WaitGroup
 	// Bounded fan-out: a 1,000-node view must not open 1,000 connections at once.
 	sem := make(chan struct{}, maxFetches)
@@ -84,7 +84,7 @@ func (m *Mesh) ClusterView(ctx context.Context) engine.ClusterStatus {
 	}
 	wg.Wait()
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
-	cs := engine.ClusterOf(nodes, now)
+	cs := health.ClusterOf(nodes, now)
 	if h := hashSummary(nodes); h != "" {
 		cs.Summary += "; " + h
 	}
@@ -92,7 +92,7 @@ func (m *Mesh) ClusterView(ctx context.Context) engine.ClusterStatus {
 }
 
 // nodeOf is one peer in the cluster view.
-func (m *Mesh) nodeOf(ctx context.Context, mem serf.Member, ms engine.MemberStatus, now time.Time) engine.NodeStatus {
+func (m *Mesh) nodeOf(ctx context.Context, mem serf.Member, ms health.Member, now time.Time) health.Node {
 	tags, _ := ParseTags(mem.Tags)
 	var fetchErr error
 	if tags.PeerPort > 0 && (mem.Status == serf.StatusAlive || mem.Status == serf.StatusLeaving) {
@@ -111,7 +111,7 @@ func (m *Mesh) nodeOf(ctx context.Context, mem serf.Member, ms engine.MemberStat
 	dg, hasDigest := m.digests[mem.Name]
 	full, hasFull := m.full[mem.Name]
 	m.mu.Unlock()
-	ns := engine.NodeStatus{Name: mem.Name, MemberStatus: &ms, Status: engine.NodeUnknown,
+	ns := health.Node{Name: mem.Name, MemberStatus: &ms, Status: health.NodeUnknown,
 		ConfigHash: tags.ConfigHash, Version: tags.Version}
 	if hasFull {
 		ns = full.ns
@@ -135,17 +135,17 @@ func (m *Mesh) nodeOf(ctx context.Context, mem serf.Member, ms engine.MemberStat
 	if ns.Stale {
 		// API.md: a stale node's status is unknown; its last known probes
 		// are still shown.
-		ns.Status = engine.NodeUnknown
+		ns.Status = health.NodeUnknown
 	}
 	if ns.Probes == nil {
-		ns.Probes = []engine.Probe{}
+		ns.Probes = []health.Probe{}
 	}
 	return ns
 }
 
 // hashSummary says when members run different config hashes: a rollout in
 // progress, or stuck.
-func hashSummary(nodes []engine.NodeStatus) string {
+func hashSummary(nodes []health.Node) string {
 	by := map[string][]string{}
 	for _, n := range nodes {
 		if n.ConfigHash != "" {

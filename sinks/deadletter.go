@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/satellite-hq/satellite/health"
 )
 
 // DeadLetter is one line of a dead-letter file: a record the sink rejected,
@@ -39,13 +41,13 @@ type DeadRecord struct {
 	// Type is the check type.
 	Type string `json:"type"`
 	// Status is the state after thresholds, asserts and hysteresis.
-	Status string `json:"status"`
+	Status health.Status `json:"status"`
 	// RunStatus is the run's own status.
-	RunStatus string `json:"run_status"`
+	RunStatus health.Status `json:"run_status"`
 	// Changed is true when Status changed.
 	Changed bool `json:"changed"`
 	// Previous is the state before, when Changed.
-	Previous string `json:"previous,omitempty"`
+	Previous health.Status `json:"previous,omitempty"`
 	// DurationNS is how long the run took, in nanoseconds.
 	DurationNS int64 `json:"duration_ns"`
 	// Metrics are the run's metrics.

@@ -9,6 +9,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/satellite-hq/satellite/events"
+	"github.com/satellite-hq/satellite/health"
 	"github.com/satellite-hq/satellite/internal/registry"
 
 	"github.com/hashicorp/hcl/v2"
@@ -27,13 +29,13 @@ type Record struct {
 	// Type is the check type.
 	Type string
 	// Status is the state after thresholds, asserts and hysteresis.
-	Status string
+	Status health.Status
 	// RunStatus is this run's own status, before hysteresis.
-	RunStatus string
+	RunStatus health.Status
 	// Changed is true when Status differs from the previous state.
 	Changed bool
 	// Previous is the state before this run, when Changed.
-	Previous string
+	Previous health.Status
 	// Duration is how long the run took.
 	Duration time.Duration
 	// Metrics are the run's metrics.
@@ -42,6 +44,20 @@ type Record struct {
 	Error string
 	// Labels are the check's labels.
 	Labels map[string]string
+}
+
+// RecordOf is how a check run of the events bus is stored: its error is
+// already redacted. Previous is set only when the state changed.
+func RecordOf(e *events.Event) Record {
+	r := Record{
+		Time: e.Time, Node: e.Node, Check: e.Check.Address, Type: e.Check.Type,
+		Status: e.Status, RunStatus: e.RunStatus, Changed: e.Changed,
+		Duration: e.Duration, Metrics: e.Metrics, Error: e.Error, Labels: e.Check.Labels,
+	}
+	if e.Changed {
+		r.Previous = e.Previous
+	}
+	return r
 }
 
 // Sink receives batches of records.

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/satellite-hq/satellite/health"
 	"github.com/satellite-hq/satellite/sinks"
 	"github.com/satellite-hq/satellite/sinks/spool"
 	"github.com/satellite-hq/satellite/sinks/sqlite"
@@ -83,7 +84,7 @@ func (s *testSink) stored(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	changes, err := db.StateChanges(context.Background(), sqlite.Query{})
+	changes, err := db.StateChanges(context.Background(), health.Query{})
 	if err != nil {
 		t.Fatal(err)
 	}

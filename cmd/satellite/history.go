@@ -20,6 +20,7 @@ import (
 
 	"github.com/satellite-hq/satellite/dsl"
 	"github.com/satellite-hq/satellite/engine"
+	"github.com/satellite-hq/satellite/health"
 	"github.com/satellite-hq/satellite/sinks/sqlite"
 )
 
@@ -90,7 +91,7 @@ func runHistory(cmd *cobra.Command, args []string, f *historyFlags) error {
 		return fmt.Errorf("--limit must be 0 (all) or more, not %d", f.limit)
 	}
 	now := time.Now()
-	since, err := parseSince(f.since, now)
+	since, err := health.ParseSince(f.since, now, time.Local)
 	if err != nil {
 		return err
 	}
@@ -138,7 +139,7 @@ func runHistory(cmd *cobra.Command, args []string, f *historyFlags) error {
 		return exitError{exitFailed}
 	}
 	defer db.Close()
-	changes, err := db.StateChanges(ctx, sqlite.Query{Node: f.node, Check: f.check, Since: since, Limit: f.limit})
+	changes, err := db.StateChanges(ctx, health.Query{Node: f.node, Check: f.check, Since: since, Limit: f.limit})
 	if err != nil {
 		fmt.Fprintf(stderr, "Error: %s\n", err)
 		return exitError{exitFailed}
@@ -146,7 +147,7 @@ func runHistory(cmd *cobra.Command, args []string, f *historyFlags) error {
 
 	if f.format == "json" {
 		if changes == nil {
-			changes = []sqlite.StateChange{} // [] rather than null
+			changes = []health.Change{} // [] rather than null
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -169,29 +170,6 @@ func runHistory(cmd *cobra.Command, args []string, f *historyFlags) error {
 		fmt.Fprintf(stderr, "Showing the newest %d; --limit 0 shows all of them.\n", f.limit)
 	}
 	return nil
-}
-
-// parseSince reads --since: a duration back from now, an RFC 3339 time or a
-// local date; "0" (or any zero duration) is the zero time, which does not
-// filter.
-func parseSince(s string, now time.Time) (time.Time, error) {
-	s = strings.TrimSpace(s)
-	if d, err := time.ParseDuration(s); err == nil {
-		switch {
-		case d < 0:
-			return time.Time{}, fmt.Errorf("--since %s: the duration goes back from now, so it cannot be negative", s)
-		case d == 0:
-			return time.Time{}, nil
-		}
-		return now.Add(-d), nil
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	if t, err := time.ParseInLocation("2006-01-02", s, time.Local); err == nil {
-		return t, nil
-	}
-	return time.Time{}, fmt.Errorf("--since %q is neither a duration (24h, 90m) nor a time (2006-01-02T15:04:05Z07:00, or a date 2006-01-02)", s)
 }
 
 // historyPath loads the config at paths and returns the history file under
@@ -257,7 +235,7 @@ const (
 
 // writeHistoryTable writes changes as an aligned table; with color, the
 // FROM → TO cell takes the colour of the new status.
-func writeHistoryTable(w io.Writer, changes []sqlite.StateChange, color bool) error {
+func writeHistoryTable(w io.Writer, changes []health.Change, color bool) error {
 	var buf bytes.Buffer
 	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
 	transition := "FROM → TO"

@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/satellite-hq/satellite/health"
 	"github.com/satellite-hq/satellite/sinks"
 	"github.com/satellite-hq/satellite/sinks/sqlite"
 )
@@ -52,17 +53,17 @@ func writeHistory(t *testing.T, dataDir string) string {
 	return path
 }
 
-func historyJSON(t *testing.T, args ...string) []sqlite.StateChange {
+func historyJSON(t *testing.T, args ...string) []health.Change {
 	t.Helper()
 	r := satellite(t, append([]string{"history", "--format", "json"}, args...)...).want(t, exitOK)
-	var out []sqlite.StateChange
+	var out []health.Change
 	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
 		t.Fatalf("stdout is not a JSON array of state changes: %v\n%s", err, r.stdout)
 	}
 	return out
 }
 
-func checksOf(changes []sqlite.StateChange) []string {
+func checksOf(changes []health.Change) []string {
 	var out []string
 	for _, c := range changes {
 		out = append(out, c.Node+" "+c.Check+" "+c.Status)
@@ -146,7 +147,7 @@ func TestHistoryJSON(t *testing.T) {
 	isolate(t)
 	db := writeHistory(t, t.TempDir())
 	got := historyJSON(t, "--db", db, "--since", "0")
-	want := []sqlite.StateChange{
+	want := []health.Change{
 		{Time: now.Add(-time.Hour).UTC(), Node: "n1", Check: "tcp.etcd", Type: "tcp", Previous: "passing", Status: "critical", Error: longError},
 		{Time: now.Add(-2 * time.Hour).UTC(), Node: "n2", Check: `http.api["a"]`, Type: "http", Status: "passing"},
 		{Time: now.Add(-48 * time.Hour).UTC(), Node: "n1", Check: "tcp.etcd", Type: "tcp", Previous: "critical", Status: "passing"},
@@ -370,7 +371,7 @@ func TestHistoryInvalidConfig(t *testing.T) {
 var ansi = regexp.MustCompile("\x1b\\[[0-9;]*m")
 
 func TestHistoryTableColor(t *testing.T) {
-	changes := []sqlite.StateChange{
+	changes := []health.Change{
 		{Time: now, Node: "node-with-a-long-name", Check: "tcp.etcd", Status: "critical", Previous: "passing", Error: "refused"},
 		{Time: now, Node: "n2", Check: `http.api["a"]`, Status: "passing"},
 		{Time: now, Node: "n3", Check: "exec.x", Status: "unknown", Previous: "blocked"},

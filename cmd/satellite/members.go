@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/satellite-hq/satellite/api"
-	"github.com/satellite-hq/satellite/engine"
+	"github.com/satellite-hq/satellite/health"
 )
 
 // The serf tags the mesh sets on every member (besides agent.tags), shown
@@ -89,8 +89,8 @@ func runMembers(cmd *cobra.Command, f *membersFlags) error {
 
 // writeMembersTable writes one row per member, sorted by name, and a line
 // when the members that have not left run different config hashes.
-func writeMembersTable(w io.Writer, ms []engine.MemberStatus, color bool) error {
-	ms = append([]engine.MemberStatus(nil), ms...)
+func writeMembersTable(w io.Writer, ms []health.Member, color bool) error {
+	ms = append([]health.Member(nil), ms...)
 	sort.SliceStable(ms, func(i, j int) bool { return ms[i].Name < ms[j].Name })
 	var out bytes.Buffer
 	tw := tabwriter.NewWriter(&out, 0, 0, 2, ' ', 0)

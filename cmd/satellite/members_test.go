@@ -7,11 +7,11 @@ import (
 	"testing"
 
 	"github.com/satellite-hq/satellite/api"
-	"github.com/satellite-hq/satellite/engine"
+	"github.com/satellite-hq/satellite/health"
 )
 
-func testMembers() []engine.MemberStatus {
-	return []engine.MemberStatus{
+func testMembers() []health.Member {
+	return []health.Member{
 		{Name: "node-c", Addr: "10.0.0.3:7946", Status: "alive",
 			Tags: map[string]string{tagRole: "worker", tagHash: "e5f6a7b8", tagVersion: "0.1.1", "api": "10.0.0.3:7575", "zone": "b", tagBoot: "k3x9"}},
 		{Name: "node-a", Addr: "10.0.0.1:7946", Status: "alive",
@@ -54,7 +54,7 @@ func TestMembers(t *testing.T) {
 	}
 
 	r = satellite(t, "members", "--addr", addr, "--format", "json").want(t, exitOK)
-	var got []engine.MemberStatus
+	var got []health.Member
 	dec := json.NewDecoder(strings.NewReader(r.stdout))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&got); err != nil || !reflect.DeepEqual(got, testMembers()) {

@@ -22,6 +22,7 @@ import (
 	"github.com/satellite-hq/satellite/checks"
 	"github.com/satellite-hq/satellite/dsl"
 	"github.com/satellite-hq/satellite/engine"
+	"github.com/satellite-hq/satellite/health"
 )
 
 type runFlags struct {
@@ -187,7 +188,7 @@ func runOnce(cmd *cobra.Command, f *runFlags, paths []string, log hclog.Logger) 
 		}
 	}
 
-	node := engine.NodeStatus{Name: cfg.Agent.Name, ConfigHash: plan.Hash, Version: version, ObservedAt: time.Now().UTC()}
+	node := health.Node{Name: cfg.Agent.Name, ConfigHash: plan.Hash, Version: version, ObservedAt: time.Now().UTC()}
 	critical := false
 	for _, e := range events {
 		p := engine.ProbeOf(e.Check, e.State)
@@ -197,7 +198,7 @@ func runOnce(cmd *cobra.Command, f *runFlags, paths []string, log hclog.Logger) 
 			critical = true
 		}
 	}
-	node.Status = engine.NodeStatusOf(node.Probes)
+	node.Status = health.NodeStateOf(node.Probes)
 	out := cmd.OutOrStdout()
 	if f.format == "json" {
 		enc := json.NewEncoder(out)
@@ -215,7 +216,7 @@ func runOnce(cmd *cobra.Command, f *runFlags, paths []string, log hclog.Logger) 
 }
 
 // printProbes prints a results table for people.
-func printProbes(w io.Writer, probes []engine.Probe, color bool) {
+func printProbes(w io.Writer, probes []health.Probe, color bool) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "CHECK\tSTATUS\tDURATION\tERROR")
 	counts := map[checks.Status]int{}

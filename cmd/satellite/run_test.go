@@ -21,9 +21,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/satellite-hq/satellite/health"
 	"github.com/satellite-hq/satellite/internal/testenv"
 
-	"github.com/satellite-hq/satellite/engine"
 	"github.com/satellite-hq/satellite/sinks/sqlite"
 )
 
@@ -255,13 +255,13 @@ func closedPort(t *testing.T) string {
 	return fmt.Sprintf("127.0.0.1:%d", freePort(t))
 }
 
-func probeOf(n engine.NodeStatus, addr string) (engine.Probe, bool) {
+func probeOf(n health.Node, addr string) (health.Probe, bool) {
 	for _, p := range n.Probes {
 		if p.Checker == addr {
 			return p, true
 		}
 	}
-	return engine.Probe{}, false
+	return health.Probe{}, false
 }
 
 // countResults counts the results rows of a history file, read-only; an
@@ -299,12 +299,12 @@ check "tcp" "down" {
 	writeFile(t, dir, "checks.hcl", checks)
 
 	p := startProc(t, dir)
-	var cs engine.ClusterStatus
+	var cs health.Cluster
 	p.getJSON(t, "/v1/status", &cs)
 	if len(cs.Nodes) != 1 || cs.Nodes[0].Name != "p1" || cs.Nodes[0].Version != version {
 		t.Errorf("/v1/status = %+v, want node p1", cs)
 	}
-	var n engine.NodeStatus
+	var n health.Node
 	eventually(t, "first results", func() string {
 		p.getJSON(t, "/v1/status/local", &n)
 		u, _ := probeOf(n, "tcp.up")
@@ -316,7 +316,7 @@ check "tcp" "down" {
 	})
 	hash := n.ConfigHash
 	p.getJSON(t, "/v1/status", &cs)
-	if cs.Status != engine.NodeDegraded || !strings.Contains(cs.Summary, "tcp.down critical") {
+	if cs.Status != health.Degraded || !strings.Contains(cs.Summary, "tcp.down critical") {
 		t.Errorf("/v1/status = %s %q, want degraded by tcp.down", cs.Status, cs.Summary)
 	}
 
@@ -362,7 +362,7 @@ check "tcp" "new" {
 	}
 
 	r := satellite(t, "history", "--db", filepath.Join(data, sqlite.HistoryFile), "--format", "json", "--since", "0").want(t, exitOK)
-	var changes []sqlite.StateChange
+	var changes []health.Change
 	if err := json.Unmarshal([]byte(r.stdout), &changes); err != nil {
 		t.Fatalf("history --format json: %v\n%s", err, r.stdout)
 	}
@@ -486,7 +486,7 @@ check "tcp" "port" {
 	if err != nil {
 		t.Fatalf("opening the history after kill -9: %v", err)
 	}
-	changes, err := db.StateChanges(ctx, sqlite.Query{Limit: 10})
+	changes, err := db.StateChanges(ctx, health.Query{Limit: 10})
 	if err != nil || len(changes) == 0 {
 		t.Errorf("state changes after kill -9: %d, %v", len(changes), err)
 	}
@@ -526,16 +526,16 @@ check "tcp" "port" {
 }
 
 // onceNode decodes `run --once --format json`.
-func onceNode(t *testing.T, r result) engine.NodeStatus {
+func onceNode(t *testing.T, r result) health.Node {
 	t.Helper()
-	var n engine.NodeStatus
+	var n health.Node
 	if err := json.Unmarshal([]byte(r.stdout), &n); err != nil {
 		t.Fatalf("run --once --format json: %v\n%s", err, r.stdout)
 	}
 	return n
 }
 
-func checkers(n engine.NodeStatus) []string {
+func checkers(n health.Node) []string {
 	var out []string
 	for _, p := range n.Probes {
 		out = append(out, p.Checker)
@@ -575,7 +575,7 @@ check "http" "ok" {
 	if err != nil {
 		t.Fatal(err)
 	}
-	changes, err := db.StateChanges(ctx, sqlite.Query{})
+	changes, err := db.StateChanges(ctx, health.Query{})
 	db.Close()
 	if err != nil || len(changes) != 2 {
 		t.Errorf("history after run --once: %+v, %v; want the 2 checks", changes, err)
@@ -616,7 +616,7 @@ sink "sqlite" "archive" {
 `, up, down, srv.URL, archive))
 	r = satellite(t, "run", "--once", "--format", "json", critical).want(t, exitFailed)
 	n := onceNode(t, r)
-	if n.Name != "once2" || n.Status != engine.NodeDegraded || n.ConfigHash == "" || len(n.Probes) != 3 {
+	if n.Name != "once2" || n.Status != health.Degraded || n.ConfigHash == "" || len(n.Probes) != 3 {
 		t.Errorf("node = %+v", n)
 	}
 	var raw struct {

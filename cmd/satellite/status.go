@@ -21,7 +21,7 @@ import (
 
 	"github.com/satellite-hq/satellite/api"
 	"github.com/satellite-hq/satellite/dsl"
-	"github.com/satellite-hq/satellite/engine"
+	"github.com/satellite-hq/satellite/health"
 )
 
 // Environment variables the commands that talk to the agent read.
@@ -214,11 +214,11 @@ func runStatus(cmd *cobra.Command, f *statusFlags) error {
 	defer c.Close()
 
 	var (
-		cs  engine.ClusterStatus
+		cs  health.Cluster
 		raw []byte
 	)
 	if f.local {
-		var n engine.NodeStatus
+		var n health.Node
 		n, raw, err = c.LocalStatus(ctx)
 		cs = localDocument(n)
 	} else {
@@ -237,7 +237,7 @@ func runStatus(cmd *cobra.Command, f *statusFlags) error {
 		fmt.Fprintf(stderr, "Error: %s\n", err)
 		return exitError{exitFailed}
 	}
-	if cs.Status != engine.NodeHealthy {
+	if cs.Status != health.Healthy {
 		return exitError{exitFailed}
 	}
 	return nil
@@ -245,14 +245,14 @@ func runStatus(cmd *cobra.Command, f *statusFlags) error {
 
 // localDocument wraps one node in a document of its own, so that --local
 // prints through the same table; the status is the node's.
-func localDocument(n engine.NodeStatus) engine.ClusterStatus {
+func localDocument(n health.Node) health.Cluster {
 	st := n.Status
 	if st == "" {
-		st = engine.NodeStatusOf(n.Probes)
+		st = health.NodeStateOf(n.Probes)
 	}
 	n.Status = st
-	cs := engine.ClusterStatus{Status: st, Nodes: []engine.NodeStatus{n}}
-	if failing := engine.Failing(n.Probes); len(failing) > 0 {
+	cs := health.Cluster{Status: st, Nodes: []health.Node{n}}
+	if failing := health.Failing(n.Probes); len(failing) > 0 {
 		cs.Summary = fmt.Sprintf("node %s: %s", cell(n.Name), strings.Join(failing, ", "))
 	} else {
 		cs.Summary = fmt.Sprintf("node %s: %d check(s), none critical or blocked", cell(n.Name), len(n.Probes))
@@ -275,13 +275,13 @@ func writeIndented(w io.Writer, raw []byte) error {
 // ANSI colours of node and member statuses; every code has the length of
 // colorDefault, so that the tabwriter still aligns a coloured column.
 var nodeColor = map[string]string{
-	engine.NodeHealthy:  "\x1b[32m",
-	engine.NodeDegraded: "\x1b[31m",
-	engine.NodeUnknown:  "\x1b[33m",
-	"alive":             "\x1b[32m",
-	"failed":            "\x1b[31m",
-	"leaving":           "\x1b[33m",
-	"left":              "\x1b[33m",
+	string(health.Healthy):     "\x1b[32m",
+	string(health.Degraded):    "\x1b[31m",
+	string(health.NodeUnknown): "\x1b[33m",
+	"alive":                    "\x1b[32m",
+	"failed":                   "\x1b[31m",
+	"leaving":                  "\x1b[33m",
+	"left":                     "\x1b[33m",
 }
 
 // paint colours s by status when color is on; unknown statuses get the
@@ -299,13 +299,13 @@ func paint(s, status string, color bool) string {
 
 // writeStatusTable writes the summary line, then one row per node, sorted
 // by name, and a line on config hashes when nodes differ.
-func writeStatusTable(w io.Writer, cs engine.ClusterStatus, local bool, now time.Time, color bool) error {
+func writeStatusTable(w io.Writer, cs health.Cluster, local bool, now time.Time, color bool) error {
 	var out bytes.Buffer
 	what := "Cluster"
 	if local {
 		what = "Node"
 	}
-	fmt.Fprintf(&out, "%s %s: %s\n", what, paint(cell(cs.Status), cs.Status, color), truncate(cell(cs.Summary), summaryWidth))
+	fmt.Fprintf(&out, "%s %s: %s\n", what, paint(cell(string(cs.Status)), string(cs.Status), color), truncate(cell(cs.Summary), summaryWidth))
 	if len(cs.Nodes) == 0 {
 		_, err := out.WriteTo(w)
 		return err
@@ -316,7 +316,7 @@ func writeStatusTable(w io.Writer, cs engine.ClusterStatus, local bool, now time
 	if !cs.Timestamp.IsZero() {
 		ref = cs.Timestamp
 	}
-	nodes := append([]engine.NodeStatus(nil), cs.Nodes...)
+	nodes := append([]health.Node(nil), cs.Nodes...)
 	sort.SliceStable(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
 	hashes := make([]string, len(nodes))
 	for i, n := range nodes {
@@ -340,8 +340,8 @@ func writeStatusTable(w io.Writer, cs engine.ClusterStatus, local bool, now time
 		if major != "" && hashes[i] != major {
 			cfg += "*"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cell(n.Name), paint(cell(orDash(n.Status)), n.Status, color),
-			cell(member), age(ref, n.ObservedAt), stale, cfg, orDash(failingCell(engine.Failing(n.Probes), failingWidth)))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cell(n.Name), paint(cell(orDash(string(n.Status))), string(n.Status), color),
+			cell(member), age(ref, n.ObservedAt), stale, cfg, orDash(failingCell(health.Failing(n.Probes), failingWidth)))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -357,7 +357,7 @@ func writeStatusTable(w io.Writer, cs engine.ClusterStatus, local bool, now time
 }
 
 // nodeHash is a node's config hash: the document's, else its member's tag.
-func nodeHash(n engine.NodeStatus) string {
+func nodeHash(n health.Node) string {
 	if n.ConfigHash != "" {
 		return n.ConfigHash
 	}

@@ -25,8 +25,7 @@ import (
 	"github.com/satellite-hq/satellite/api"
 	"github.com/satellite-hq/satellite/checks"
 	"github.com/satellite-hq/satellite/dsl"
-	"github.com/satellite-hq/satellite/engine"
-	"github.com/satellite-hq/satellite/sinks/sqlite"
+	"github.com/satellite-hq/satellite/health"
 )
 
 // fakeAgent is the agent's side of the API for the CLI's tests: the
@@ -35,30 +34,30 @@ import (
 // there with real serf agents.)
 type fakeAgent struct {
 	mu      sync.Mutex
-	cluster engine.ClusterStatus
-	local   engine.NodeStatus
-	members []engine.MemberStatus
+	cluster health.Cluster
+	local   health.Node
+	members []health.Member
 }
 
-func (a *fakeAgent) LocalStatus() engine.NodeStatus {
+func (a *fakeAgent) LocalStatus() health.Node {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.local
 }
 
-func (a *fakeAgent) ClusterStatus(context.Context) engine.ClusterStatus {
+func (a *fakeAgent) ClusterStatus(context.Context) health.Cluster {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.cluster
 }
 
-func (a *fakeAgent) Members() []engine.MemberStatus {
+func (a *fakeAgent) Members() []health.Member {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.members
 }
 
-func (a *fakeAgent) History(context.Context, sqlite.Query) ([]sqlite.StateChange, error) {
+func (a *fakeAgent) History(context.Context, health.Query) ([]health.Change, error) {
 	return nil, nil
 }
 
@@ -112,40 +111,40 @@ func isolateAgentEnv(t *testing.T) {
 
 var docTime = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
-func probe(checker string, st checks.Status) engine.Probe {
+func probe(checker string, st checks.Status) health.Probe {
 	typ, _, _ := strings.Cut(checker, ".")
-	return engine.Probe{Checker: checker, Type: typ, Status: st}
+	return health.Probe{Checker: checker, Type: typ, Status: st}
 }
 
-func member(name, status, hash string) *engine.MemberStatus {
-	return &engine.MemberStatus{Name: name, Addr: "10.0.0.1:7946", Status: status,
+func member(name, status, hash string) *health.Member {
+	return &health.Member{Name: name, Addr: "10.0.0.1:7946", Status: status,
 		Tags: map[string]string{tagHash: hash, tagRole: "master", tagVersion: "0.1.0"}}
 }
 
 // healthyDoc is two healthy nodes on one config, given out of order.
-func healthyDoc() engine.ClusterStatus {
-	nodes := []engine.NodeStatus{
-		{Name: "node-b", MemberStatus: member("node-b", "alive", "a1b2c3d4"), Status: engine.NodeHealthy, ConfigHash: "a1b2c3d4",
-			Version: "0.1.0", ObservedAt: docTime.Add(-3 * time.Minute), Probes: []engine.Probe{probe("tcp.etcd", checks.StatusPassing)}},
-		{Name: "node-a", MemberStatus: member("node-a", "alive", "a1b2c3d4"), Status: engine.NodeHealthy, ConfigHash: "a1b2c3d4",
-			Version: "0.1.0", ObservedAt: docTime.Add(-4 * time.Second), Probes: []engine.Probe{probe("tcp.etcd", checks.StatusWarning)}},
+func healthyDoc() health.Cluster {
+	nodes := []health.Node{
+		{Name: "node-b", MemberStatus: member("node-b", "alive", "a1b2c3d4"), Status: health.Healthy, ConfigHash: "a1b2c3d4",
+			Version: "0.1.0", ObservedAt: docTime.Add(-3 * time.Minute), Probes: []health.Probe{probe("tcp.etcd", checks.StatusPassing)}},
+		{Name: "node-a", MemberStatus: member("node-a", "alive", "a1b2c3d4"), Status: health.Healthy, ConfigHash: "a1b2c3d4",
+			Version: "0.1.0", ObservedAt: docTime.Add(-4 * time.Second), Probes: []health.Probe{probe("tcp.etcd", checks.StatusWarning)}},
 	}
-	return engine.ClusterOf(nodes, docTime)
+	return health.ClusterOf(nodes, docTime)
 }
 
 // degradedDoc has a degraded node, a failed and stale one on another
 // config, and a healthy one.
-func degradedDoc() engine.ClusterStatus {
-	nodes := []engine.NodeStatus{
-		{Name: "node-c", MemberStatus: member("node-c", "failed", "e5f6a7b8"), Status: engine.NodeHealthy, ConfigHash: "e5f6a7b8",
-			Version: "0.1.0", ObservedAt: docTime.Add(-5 * time.Hour), Stale: true, Probes: []engine.Probe{}},
-		{Name: "node-b", MemberStatus: member("node-b", "alive", "a1b2c3d4"), Status: engine.NodeDegraded, ConfigHash: "a1b2c3d4",
-			Version: "0.1.0", ObservedAt: docTime.Add(-2 * time.Second), Probes: []engine.Probe{
+func degradedDoc() health.Cluster {
+	nodes := []health.Node{
+		{Name: "node-c", MemberStatus: member("node-c", "failed", "e5f6a7b8"), Status: health.Healthy, ConfigHash: "e5f6a7b8",
+			Version: "0.1.0", ObservedAt: docTime.Add(-5 * time.Hour), Stale: true, Probes: []health.Probe{}},
+		{Name: "node-b", MemberStatus: member("node-b", "alive", "a1b2c3d4"), Status: health.Degraded, ConfigHash: "a1b2c3d4",
+			Version: "0.1.0", ObservedAt: docTime.Add(-2 * time.Second), Probes: []health.Probe{
 				probe("tcp.etcd", checks.StatusCritical), probe("http.api", checks.StatusBlocked), probe("disk.root", checks.StatusWarning)}},
-		{Name: "node-a", MemberStatus: member("node-a", "alive", "a1b2c3d4"), Status: engine.NodeHealthy, ConfigHash: "a1b2c3d4",
-			Version: "0.1.0", ObservedAt: docTime.Add(-1 * time.Second), Probes: []engine.Probe{probe("tcp.etcd", checks.StatusPassing)}},
+		{Name: "node-a", MemberStatus: member("node-a", "alive", "a1b2c3d4"), Status: health.Healthy, ConfigHash: "a1b2c3d4",
+			Version: "0.1.0", ObservedAt: docTime.Add(-1 * time.Second), Probes: []health.Probe{probe("tcp.etcd", checks.StatusPassing)}},
 	}
-	return engine.ClusterOf(nodes, docTime)
+	return health.ClusterOf(nodes, docTime)
 }
 
 // tableRows returns the table's lines split into fields, by first field.
@@ -208,7 +207,7 @@ func TestStatusTable(t *testing.T) {
 
 	// A node with no data yet makes the cluster not healthy: exit 1.
 	a.mu.Lock()
-	a.cluster = engine.ClusterOf([]engine.NodeStatus{{Name: "node-a", Status: engine.NodeUnknown}}, docTime)
+	a.cluster = health.ClusterOf([]health.Node{{Name: "node-a", Status: health.NodeUnknown}}, docTime)
 	a.mu.Unlock()
 	r = satellite(t, "status", "--addr", addr).want(t, exitFailed)
 	if row := tableRows(r.stdout)["node-a"]; !reflect.DeepEqual(row, []string{"node-a", "unknown", "-", "-", "-", "-", "-"}) {
@@ -218,15 +217,15 @@ func TestStatusTable(t *testing.T) {
 
 func TestStatusJSON(t *testing.T) {
 	isolateAgentEnv(t)
-	for _, doc := range []engine.ClusterStatus{healthyDoc(), degradedDoc()} {
+	for _, doc := range []health.Cluster{healthyDoc(), degradedDoc()} {
 		a := &fakeAgent{cluster: doc}
 		addr := serveAPI(t, a, api.Options{})
 		code := exitOK
-		if doc.Status != engine.NodeHealthy {
+		if doc.Status != health.Healthy {
 			code = exitFailed
 		}
 		r := satellite(t, "status", "--addr", addr, "--format", "json").want(t, code)
-		var got engine.ClusterStatus
+		var got health.Cluster
 		dec := json.NewDecoder(strings.NewReader(r.stdout))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&got); err != nil {
@@ -279,7 +278,7 @@ func TestStatusLocal(t *testing.T) {
 	}
 
 	r = satellite(t, "status", "--local", "--addr", addr, "--format", "json").want(t, exitFailed)
-	var n engine.NodeStatus
+	var n health.Node
 	dec := json.NewDecoder(strings.NewReader(r.stdout))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&n); err != nil || !reflect.DeepEqual(n, doc.Nodes[1]) {
@@ -528,29 +527,29 @@ func TestStatusTLS(t *testing.T) {
 
 // bigDoc is a cluster of n nodes with 20 probes each, every tenth node
 // degraded by three failing probes, on two config hashes.
-func bigDoc(n int) engine.ClusterStatus {
-	nodes := make([]engine.NodeStatus, n)
+func bigDoc(n int) health.Cluster {
+	nodes := make([]health.Node, n)
 	for i := range nodes {
-		probes := make([]engine.Probe, 20)
+		probes := make([]health.Probe, 20)
 		for j := range probes {
 			probes[j] = probe(fmt.Sprintf("http.service_%02d", j), checks.StatusPassing)
 		}
-		status := engine.NodeHealthy
+		status := health.Healthy
 		if i%10 == 0 {
 			for j := range 3 {
 				probes[j].Status = checks.StatusCritical
 			}
-			status = engine.NodeDegraded
+			status = health.Degraded
 		}
 		hash := "a1b2c3d4"
 		if i%7 == 0 {
 			hash = "e5f6a7b8"
 		}
 		name := fmt.Sprintf("node-%04d", (i*7919)%n) // not in name order
-		nodes[i] = engine.NodeStatus{Name: name, MemberStatus: member(name, "alive", hash), Status: status,
+		nodes[i] = health.Node{Name: name, MemberStatus: member(name, "alive", hash), Status: status,
 			ConfigHash: hash, ObservedAt: docTime.Add(-time.Duration(i) * time.Second), Probes: probes}
 	}
-	return engine.ClusterOf(nodes, docTime)
+	return health.ClusterOf(nodes, docTime)
 }
 
 // The table of a 1,000-node cluster (the size the original satellite was

@@ -65,23 +65,6 @@ func key(prefix, name string) string {
 	return name
 }
 
-// Severity is the number written in FieldSeverity: the order of
-// checks.Status.Severity (passing 0, warning 1, critical 2, blocked 3), and
-// -1 for unknown or any other state.
-func Severity(status string) float64 {
-	switch status {
-	case "passing":
-		return 0
-	case "warning":
-		return 1
-	case "critical":
-		return 2
-	case "blocked":
-		return 3
-	}
-	return -1
-}
-
 // encoder turns records into line protocol with line-protocol's Encoder,
 // the one the client's WritePoint uses. It builds each point in slices it
 // reuses rather than as a write.Point, which costs some thirty allocations
@@ -142,11 +125,11 @@ func (e *encoder) result(measurement string, r *sinks.Record) error {
 	e.tag(TagNode, r.Node)
 	e.tag(TagCheck, r.Check)
 	e.tag(TagType, r.Type)
-	e.tag(TagStatus, r.Status)
+	e.tag(TagStatus, string(r.Status))
 
 	e.field(FieldDuration, float64(r.Duration)/float64(time.Millisecond))
-	e.field(FieldSeverity, Severity(r.Status))
-	e.field(FieldRunStatus, r.RunStatus)
+	e.field(FieldSeverity, float64(r.Status.Severity()))
+	e.field(FieldRunStatus, string(r.RunStatus))
 	if r.Error != "" {
 		e.field(FieldError, r.Error)
 	}
@@ -172,9 +155,9 @@ func (e *encoder) change(measurement string, r *sinks.Record) error {
 	e.tag(TagNode, r.Node)
 	e.tag(TagCheck, r.Check)
 	e.tag(TagType, r.Type)
-	e.field(FieldFrom, r.Previous)
-	e.field(FieldTo, r.Status)
-	e.field(FieldSeverity, Severity(r.Status))
+	e.field(FieldFrom, string(r.Previous))
+	e.field(FieldTo, string(r.Status))
+	e.field(FieldSeverity, float64(r.Status.Severity()))
 	if r.Error != "" {
 		e.field(FieldError, r.Error)
 	}

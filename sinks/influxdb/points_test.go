@@ -64,14 +64,6 @@ func encode(t *testing.T, f func(*encoder) error) string {
 	return e.buf.String()
 }
 
-func TestSeverity(t *testing.T) {
-	for s, want := range map[string]float64{"passing": 0, "warning": 1, "critical": 2, "blocked": 3, "unknown": -1, "": -1} {
-		if got := Severity(s); got != want {
-			t.Errorf("Severity(%q) = %v, want %v", s, got, want)
-		}
-	}
-}
-
 func TestRejectedStatuses(t *testing.T) {
 	for code, want := range map[int]bool{400: true, 413: true, 422: true, 401: false, 403: false, 404: false, 408: false, 429: false, 500: false, 503: false, 204: false} {
 		if got := rejected(code); got != want {

@@ -355,10 +355,10 @@ func toProto(batch []sinks.Record) []*pb.Record {
 		m.Node = r.Node
 		m.Check = r.Check
 		m.Type = r.Type
-		m.Status = r.Status
-		m.RunStatus = r.RunStatus
+		m.Status = string(r.Status)
+		m.RunStatus = string(r.RunStatus)
 		m.Changed = r.Changed
-		m.Previous = r.Previous
+		m.Previous = string(r.Previous)
 		m.Duration = d
 		// The Writer's records are not changed once queued, so the maps
 		// are shared, not copied.

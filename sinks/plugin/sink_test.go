@@ -46,7 +46,7 @@ func TestJSONLDeliversInOrder(t *testing.T) {
 	for i, w := range want {
 		g := got[i]
 		if g.ID != w.ID() || g.Check != w.Check || !g.Time.Equal(w.Time) || g.Node != w.Node || g.Type != w.Type ||
-			g.Status != w.Status || g.RunStatus != w.RunStatus || g.Changed != w.Changed || g.Previous != w.Previous ||
+			g.Status != string(w.Status) || g.RunStatus != string(w.RunStatus) || g.Changed != w.Changed || g.Previous != string(w.Previous) ||
 			g.Error != w.Error || g.DurationSeconds != w.Duration.Seconds() ||
 			g.Metrics["latency_ms"] != w.Metrics["latency_ms"] || g.Labels["team"] != "core" {
 			t.Fatalf("line %d is %+v, want record %+v (id %s)", i+1, g, w, w.ID())

@@ -8,6 +8,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/satellite-hq/satellite/health"
 	"github.com/satellite-hq/satellite/sinks"
 )
 
@@ -47,7 +48,7 @@ func appendFrame(dst []byte, r *sinks.Record) []byte {
 	dst = append(dst, recVersion)
 	dst = binary.AppendVarint(dst, r.Time.Unix())
 	dst = binary.AppendUvarint(dst, uint64(r.Time.Nanosecond()))
-	for _, s := range [...]string{r.Node, r.Check, r.Type, r.Status, r.RunStatus, r.Previous, r.Error} {
+	for _, s := range [...]string{r.Node, r.Check, r.Type, string(r.Status), string(r.RunStatus), string(r.Previous), r.Error} {
 		dst = appendString(dst, s)
 	}
 	changed := byte(0)
@@ -234,9 +235,9 @@ func decodePayload(p []byte) (sinks.Record, error) {
 	r.Node = d.str("node")
 	r.Check = d.str("check")
 	r.Type = d.str("type")
-	r.Status = d.str("status")
-	r.RunStatus = d.str("run_status")
-	r.Previous = d.str("previous")
+	r.Status = health.Status(d.str("status"))
+	r.RunStatus = health.Status(d.str("run_status"))
+	r.Previous = health.Status(d.str("previous"))
 	r.Error = d.str("error")
 	switch d.byte("changed") {
 	case 0:

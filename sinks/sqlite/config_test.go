@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/satellite-hq/satellite/health"
 	"github.com/satellite-hq/satellite/sinks"
 )
 
@@ -173,7 +174,7 @@ func TestOpener(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	cs, err := d.StateChanges(context.Background(), Query{})
+	cs, err := d.StateChanges(context.Background(), health.Query{})
 	if err != nil || len(cs) != 1 {
 		t.Errorf("state changes %v, %v; want 1", cs, err)
 	}

@@ -245,7 +245,7 @@ func (d *DB) write(ctx context.Context, batch []sinks.Record) error {
 		r := &batch[i]
 		if r.Changed {
 			if _, err := insChange.ExecContext(ctx, times[i], r.Node, r.Check, r.Type,
-				nullable(r.Previous), r.Status, nullable(r.Error)); err != nil {
+				nullable(string(r.Previous)), string(r.Status), nullable(r.Error)); err != nil {
 				return fmt.Errorf("sqlite %s: inserting state change: %w", d.path, err)
 			}
 		}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/satellite-hq/satellite/health"
 	"github.com/satellite-hq/satellite/sinks"
 )
 
@@ -162,7 +163,7 @@ func TestWriteReadBack(t *testing.T) {
 func TestStateChanges(t *testing.T) {
 	d := openTest(t, DefaultRetention)
 	ctx := context.Background()
-	rec := func(sec int, node, check, prev, status string, changed bool) sinks.Record {
+	rec := func(sec int, node, check string, prev, status health.Status, changed bool) sinks.Record {
 		return sinks.Record{
 			Time: base.Add(time.Duration(sec) * time.Second), Node: node, Check: check, Type: "tcp",
 			Status: status, RunStatus: status, Changed: changed, Previous: prev,
@@ -185,7 +186,7 @@ func TestStateChanges(t *testing.T) {
 		t.Fatalf("state_changes has %d rows, want 6", n)
 	}
 
-	secs := func(cs []StateChange) []int {
+	secs := func(cs []health.Change) []int {
 		out := []int{}
 		for _, c := range cs {
 			out = append(out, int(c.Time.Sub(base)/time.Second))
@@ -194,19 +195,19 @@ func TestStateChanges(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
-		q    Query
+		q    health.Query
 		want []int
 	}{
-		{"all", Query{}, []int{7, 6, 5, 4, 3, 1}},
-		{"node", Query{Node: "n1"}, []int{6, 3, 1}},
-		{"check", Query{Check: "tcp.a"}, []int{6, 4, 3, 1}},
-		{"node and check", Query{Node: "n2", Check: "tcp.a"}, []int{4}},
-		{"since", Query{Since: base.Add(4 * time.Second)}, []int{7, 6, 5, 4}},
-		{"limit", Query{Limit: 2}, []int{7, 6}},
-		{"all filters", Query{Node: "n1", Check: "tcp.a", Since: base.Add(2 * time.Second), Limit: 1}, []int{6}},
-		{"nasty", Query{Node: nasty, Check: nasty}, []int{7}},
-		{"injection is a value", Query{Node: "n1' OR '1'='1"}, []int{}},
-		{"none", Query{Node: "n3"}, []int{}},
+		{"all", health.Query{}, []int{7, 6, 5, 4, 3, 1}},
+		{"node", health.Query{Node: "n1"}, []int{6, 3, 1}},
+		{"check", health.Query{Check: "tcp.a"}, []int{6, 4, 3, 1}},
+		{"node and check", health.Query{Node: "n2", Check: "tcp.a"}, []int{4}},
+		{"since", health.Query{Since: base.Add(4 * time.Second)}, []int{7, 6, 5, 4}},
+		{"limit", health.Query{Limit: 2}, []int{7, 6}},
+		{"all filters", health.Query{Node: "n1", Check: "tcp.a", Since: base.Add(2 * time.Second), Limit: 1}, []int{6}},
+		{"nasty", health.Query{Node: nasty, Check: nasty}, []int{7}},
+		{"injection is a value", health.Query{Node: "n1' OR '1'='1"}, []int{}},
+		{"none", health.Query{Node: "n3"}, []int{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := d.StateChanges(ctx, tc.q)
@@ -219,15 +220,15 @@ func TestStateChanges(t *testing.T) {
 		})
 	}
 
-	got, err := d.StateChanges(ctx, Query{Node: "n1", Limit: 2})
+	got, err := d.StateChanges(ctx, health.Query{Node: "n1", Limit: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := StateChange{Time: base.Add(3 * time.Second).UTC(), Node: "n1", Check: "tcp.a", Type: "tcp", Previous: "ok", Status: "critical", Error: "connection refused"}
+	want := health.Change{Time: base.Add(3 * time.Second).UTC(), Node: "n1", Check: "tcp.a", Type: "tcp", Previous: "ok", Status: "critical", Error: "connection refused"}
 	if !reflect.DeepEqual(got[1], want) {
 		t.Errorf("got %+v\nwant %+v", got[1], want)
 	}
-	got, err = d.StateChanges(ctx, Query{Node: nasty})
+	got, err = d.StateChanges(ctx, health.Query{Node: nasty})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +302,7 @@ func TestReopenKeepsData(t *testing.T) {
 		if err := d.Write(ctx, []sinks.Record{{Time: base, Check: fmt.Sprint(i), Changed: true}}); err != nil {
 			t.Fatal(err)
 		}
-		cs, err := d.StateChanges(ctx, Query{})
+		cs, err := d.StateChanges(ctx, health.Query{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -459,7 +460,7 @@ func TestConcurrentWriters(t *testing.T) {
 		})
 		wg.Go(func() {
 			for range batches {
-				if _, err := d.StateChanges(ctx, Query{Node: fmt.Sprint(w), Limit: 10}); err != nil {
+				if _, err := d.StateChanges(ctx, health.Query{Node: fmt.Sprint(w), Limit: 10}); err != nil {
 					t.Error(err)
 					return
 				}
@@ -523,14 +524,14 @@ func BenchmarkWrite(b *testing.B) {
 func TestAddEvent(t *testing.T) {
 	d := openTest(t, DefaultRetention)
 	ctx := context.Background()
-	ev := StateChange{Time: base, Node: "n2", Check: "mesh.member", Type: "mesh", Previous: "alive", Status: "failed", Error: "no answer to probes"}
+	ev := health.Change{Time: base, Node: "n2", Check: "mesh.member", Type: "mesh", Previous: "alive", Status: "failed", Error: "no answer to probes"}
 	if err := d.AddEvent(ctx, ev); err != nil {
 		t.Fatal(err)
 	}
 	if n := count(t, d, "results"); n != 0 {
 		t.Errorf("an event added %d result rows", n)
 	}
-	got, err := d.StateChanges(ctx, Query{Node: "n2"})
+	got, err := d.StateChanges(ctx, health.Query{Node: "n2"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,33 +6,12 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/satellite-hq/satellite/health"
 )
 
-// Query selects state changes. Zero fields do not filter.
-type Query struct {
-	// Node keeps the changes of one node.
-	Node string
-	// Check keeps the changes of one check address.
-	Check string
-	// Since keeps the changes at or after a time.
-	Since time.Time
-	// Limit caps the number of changes; zero or less means no cap.
-	Limit int
-}
-
-// StateChange is one change of a check's state.
-type StateChange struct {
-	Time     time.Time `json:"time"`
-	Node     string    `json:"node"`
-	Check    string    `json:"check"`
-	Type     string    `json:"type"`
-	Previous string    `json:"previous"`
-	Status   string    `json:"status"`
-	Error    string    `json:"error,omitempty"`
-}
-
 // StateChanges returns the state changes matching q, newest first.
-func (d *DB) StateChanges(ctx context.Context, q Query) ([]StateChange, error) {
+func (d *DB) StateChanges(ctx context.Context, q health.Query) ([]health.Change, error) {
 	var (
 		where []string
 		args  []any
@@ -68,10 +47,10 @@ func (d *DB) StateChanges(ctx context.Context, q Query) ([]StateChange, error) {
 		return nil, fmt.Errorf("sqlite %s: reading state changes: %w", d.path, err)
 	}
 	defer rows.Close()
-	var out []StateChange
+	var out []health.Change
 	for rows.Next() {
 		var (
-			sc        StateChange
+			sc        health.Change
 			ns        int64
 			prev, msg sql.NullString
 		)
@@ -92,7 +71,7 @@ func (d *DB) StateChanges(ctx context.Context, q Query) ([]StateChange, error) {
 // AddEvent stores a cluster event this node saw (a member joined, failed or
 // left; a node's status changed) as a state change with no result behind
 // it, so that `satellite history --node NAME` tells a node's story.
-func (d *DB) AddEvent(ctx context.Context, e StateChange) error {
+func (d *DB) AddEvent(ctx context.Context, e health.Change) error {
 	t := e.Time
 	if t.IsZero() {
 		t = time.Now()

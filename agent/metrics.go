@@ -1,0 +1,80 @@
+package agent
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/satellite-hq/satellite/events"
+	"github.com/satellite-hq/satellite/sinks"
+)
+
+// sinkCollector exports the sink writers' counters on /metrics.
+type sinkCollector struct{ a *Agent }
+
+var (
+	sinkQueued       = prometheus.NewDesc("satellite_sink_queue_depth", "Records waiting to be delivered to the sink.", []string{"sink"}, nil)
+	sinkSpoolBytes   = prometheus.NewDesc("satellite_sink_spool_bytes", "Size of the sink's on-disk spool.", []string{"sink"}, nil)
+	sinkDelivered    = prometheus.NewDesc("satellite_sink_delivered_total", "Records the sink has stored.", []string{"sink"}, nil)
+	sinkDropped      = prometheus.NewDesc("satellite_sink_dropped_total", "Records lost: the oldest dropped at the spool's bound, or refused by a full queue.", []string{"sink"}, nil)
+	sinkDeadLettered = prometheus.NewDesc("satellite_sink_dead_lettered_total", "Records the sink rejected as bad, moved to its dead-letter file.", []string{"sink"}, nil)
+	sinkRetries      = prometheus.NewDesc("satellite_sink_retries_total", "Writes that repeated a failed batch.", []string{"sink"}, nil)
+	sinkFailures     = prometheus.NewDesc("satellite_sink_failures_total", "Writes that failed.", []string{"sink"}, nil)
+)
+
+func (c *sinkCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{sinkQueued, sinkSpoolBytes, sinkDelivered, sinkDropped, sinkDeadLettered, sinkRetries, sinkFailures} {
+		ch <- d
+	}
+}
+
+func (c *sinkCollector) Collect(ch chan<- prometheus.Metric) {
+	a := c.a
+	type named struct {
+		name string
+		w    *sinks.Writer
+	}
+	var ws []named
+	a.mu.RLock()
+	if a.histW != nil {
+		ws = append(ws, named{"history", a.histW})
+	}
+	for addr, sw := range a.sinks {
+		ws = append(ws, named{addr, sw.writer})
+	}
+	a.mu.RUnlock()
+	for _, w := range ws {
+		s := w.w.Stats()
+		ch <- prometheus.MustNewConstMetric(sinkQueued, prometheus.GaugeValue, float64(s.Queued), w.name)
+		ch <- prometheus.MustNewConstMetric(sinkSpoolBytes, prometheus.GaugeValue, float64(s.SpoolBytes), w.name)
+		ch <- prometheus.MustNewConstMetric(sinkDelivered, prometheus.CounterValue, float64(s.Delivered), w.name)
+		ch <- prometheus.MustNewConstMetric(sinkDropped, prometheus.CounterValue, float64(s.Dropped), w.name)
+		ch <- prometheus.MustNewConstMetric(sinkDeadLettered, prometheus.CounterValue, float64(s.DeadLettered), w.name)
+		ch <- prometheus.MustNewConstMetric(sinkRetries, prometheus.CounterValue, float64(s.Retries), w.name)
+		ch <- prometheus.MustNewConstMetric(sinkFailures, prometheus.CounterValue, float64(s.Failures), w.name)
+	}
+}
+
+// busCollector exports the events bus's counters on /metrics.
+type busCollector struct{ bus *events.Bus }
+
+var (
+	busPublished = prometheus.NewDesc("satellite_events_published_total", "Events published on the agent's events bus (check runs and cluster events).", nil, nil)
+	busQueued    = prometheus.NewDesc("satellite_events_queue_depth", "Events waiting in the subscriber's queue.", []string{"subscriber"}, nil)
+	busDelivered = prometheus.NewDesc("satellite_events_delivered_total", "Events the subscriber has handled.", []string{"subscriber"}, nil)
+	busDropped   = prometheus.NewDesc("satellite_events_dropped_total", "Events the subscriber lost because its queue was full.", []string{"subscriber"}, nil)
+)
+
+func (c *busCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{busPublished, busQueued, busDelivered, busDropped} {
+		ch <- d
+	}
+}
+
+func (c *busCollector) Collect(ch chan<- prometheus.Metric) {
+	published, subs := c.bus.Stats()
+	ch <- prometheus.MustNewConstMetric(busPublished, prometheus.CounterValue, float64(published))
+	for _, s := range subs {
+		ch <- prometheus.MustNewConstMetric(busQueued, prometheus.GaugeValue, float64(s.Queued), s.Name)
+		ch <- prometheus.MustNewConstMetric(busDelivered, prometheus.CounterValue, float64(s.Delivered), s.Name)
+		ch <- prometheus.MustNewConstMetric(busDropped, prometheus.CounterValue, float64(s.Dropped), s.Name)
+	}
+}

@@ -1,0 +1,119 @@
+package health
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Probe is one check in the status document.
+type Probe struct {
+	Checker  string             `json:"checker"`
+	Type     string             `json:"type"`
+	Status   Status             `json:"status"`
+	Error    string             `json:"error,omitempty"`
+	Detail   string             `json:"detail,omitempty"`
+	Metrics  map[string]float64 `json:"metrics,omitempty"`
+	Since    *time.Time         `json:"since,omitempty"`
+	Flapping bool               `json:"flapping"`
+	// LastRun is when the latest run started.
+	LastRun *time.Time `json:"last_run,omitempty"`
+	// DurationMS is how long the latest run took.
+	DurationMS float64 `json:"duration_ms,omitempty"`
+}
+
+// Member is a node's mesh membership, as serf sees it.
+type Member struct {
+	Name   string            `json:"name"`
+	Addr   string            `json:"addr"`
+	Status string            `json:"status"`
+	Tags   map[string]string `json:"tags"`
+}
+
+// Node is one node in the status document.
+type Node struct {
+	Name         string    `json:"name"`
+	MemberStatus *Member   `json:"member_status,omitempty"`
+	Status       NodeState `json:"status"`
+	ConfigHash   string    `json:"config_hash"`
+	Version      string    `json:"version"`
+	ObservedAt   time.Time `json:"observed_at"`
+	Stale        bool      `json:"stale"`
+	Probes       []Probe   `json:"probes"`
+}
+
+// Cluster is the status document of GET /v1/status.
+type Cluster struct {
+	Status    NodeState `json:"status"`
+	Summary   string    `json:"summary"`
+	Timestamp time.Time `json:"timestamp"`
+	Nodes     []Node    `json:"nodes"`
+}
+
+// NodeStateOf judges a node from its probes: degraded when any is
+// critical or blocked, unknown when none has a result yet, else healthy.
+func NodeStateOf(probes []Probe) NodeState {
+	if len(probes) == 0 {
+		return Healthy
+	}
+	unknown := 0
+	for _, p := range probes {
+		switch p.Status {
+		case Critical, Blocked:
+			return Degraded
+		case Unknown:
+			unknown++
+		}
+	}
+	if unknown == len(probes) {
+		return NodeUnknown
+	}
+	return Healthy
+}
+
+// Failing lists the probes that make a node degraded, as "http.api critical".
+func Failing(probes []Probe) []string {
+	var out []string
+	for _, p := range probes {
+		if p.Status.Failing() {
+			out = append(out, fmt.Sprintf("%s %s", p.Checker, p.Status))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ClusterOf builds the status document from node statuses: degraded when a
+// node is degraded or unknown, stale, or its member is not alive.
+func ClusterOf(nodes []Node, now time.Time) Cluster {
+	cs := Cluster{Status: Healthy, Timestamp: now.UTC(), Nodes: nodes}
+	var reasons []string
+	degraded := 0
+	for _, n := range nodes {
+		var why []string
+		if n.Status == Degraded {
+			why = append(why, strings.Join(Failing(n.Probes), ", "))
+		}
+		if n.Status == NodeUnknown && !n.Stale {
+			why = append(why, "no data yet")
+		}
+		if n.Stale {
+			why = append(why, "stale data")
+		}
+		if n.MemberStatus != nil && n.MemberStatus.Status != "alive" {
+			why = append(why, n.MemberStatus.Status)
+		}
+		if len(why) > 0 {
+			degraded++
+			reasons = append(reasons, fmt.Sprintf("%s: %s", n.Name, strings.Join(why, "; ")))
+		}
+	}
+	if degraded == 0 {
+		cs.Summary = fmt.Sprintf("all %d node(s) healthy", len(nodes))
+		return cs
+	}
+	cs.Status = Degraded
+	cs.Summary = fmt.Sprintf("%d of %d node(s) degraded (%s)", degraded, len(nodes), strings.Join(reasons, "; "))
+	return cs
+}
