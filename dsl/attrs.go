@@ -71,23 +71,17 @@ func (a *Attrs) Range(name string) hcl.Range {
 // Errorf records an error about an attribute.
 func (a *Attrs) Errorf(name, summary, format string, args ...any) {
 	rng := a.Range(name)
-	a.Diags = append(a.Diags, &hcl.Diagnostic{
-		Severity: hcl.DiagError,
-		Summary:  summary,
-		Detail:   fmt.Sprintf(format, args...),
-		Subject:  &rng,
-	})
+	a.Diags = append(a.Diags, newDiag(hcl.DiagError, summary, fmt.Sprintf(format, args...), rng))
 }
 
 // Warnf records a warning about an attribute.
 func (a *Attrs) Warnf(name, summary, format string, args ...any) {
 	rng := a.Range(name)
-	a.Diags = append(a.Diags, &hcl.Diagnostic{
-		Severity: hcl.DiagWarning,
-		Summary:  summary,
-		Detail:   fmt.Sprintf(format, args...),
-		Subject:  &rng,
-	})
+	a.Diags = append(a.Diags, newDiag(hcl.DiagWarning, summary, fmt.Sprintf(format, args...), rng))
+}
+
+func newDiag(sev hcl.DiagnosticSeverity, summary, detail string, rng hcl.Range) *hcl.Diagnostic {
+	return &hcl.Diagnostic{Severity: sev, Summary: summary, Detail: detail, Subject: &rng}
 }
 
 func (a *Attrs) get(name string) cty.Value {
@@ -95,6 +89,11 @@ func (a *Attrs) get(name string) cty.Value {
 		return cty.NullVal(cty.DynamicPseudoType)
 	}
 	return a.val.GetAttr(name)
+}
+
+// attr is the attribute name of the decoded body, for the conversions.
+func (a *Attrs) attr(name string) AttrValue {
+	return AttrValue{name: name, val: a.get(name), attrs: a, diags: &a.Diags}
 }
 
 // Value returns the raw value of an attribute.
@@ -106,28 +105,8 @@ func (a *Attrs) IsSet(name string) bool { return !a.get(name).IsNull() }
 // IsUnknown reports whether the attribute's value is not known yet.
 func (a *Attrs) IsUnknown(name string) bool { return !a.get(name).IsWhollyKnown() }
 
-func (a *Attrs) convert(name string, want cty.Type) (cty.Value, bool) {
-	v := a.get(name)
-	if v.IsNull() || !v.IsWhollyKnown() {
-		return cty.NilVal, false
-	}
-	v, _ = v.Unmark()
-	c, err := convert.Convert(v, want)
-	if err != nil {
-		a.Errorf(name, "Incorrect attribute value type", "Inappropriate value for attribute %q: %s.", name, err)
-		return cty.NilVal, false
-	}
-	return c, !c.IsNull()
-}
-
 // String returns a string attribute.
-func (a *Attrs) String(name string) (string, bool) {
-	v, ok := a.convert(name, cty.String)
-	if !ok {
-		return "", false
-	}
-	return v.AsString(), true
-}
+func (a *Attrs) String(name string) (string, bool) { return a.attr(name).String() }
 
 // StringOr returns a string attribute or def when unset or unknown.
 func (a *Attrs) StringOr(name, def string) string {
@@ -138,70 +117,170 @@ func (a *Attrs) StringOr(name, def string) string {
 }
 
 // Bool returns a bool attribute.
-func (a *Attrs) Bool(name string) (bool, bool) {
-	v, ok := a.convert(name, cty.Bool)
+func (a *Attrs) Bool(name string) (bool, bool) { return a.attr(name).Bool() }
+
+// Number returns a number attribute as a float64.
+func (a *Attrs) Number(name string) (float64, bool) { return a.attr(name).Number() }
+
+// Int returns a whole-number attribute; a fraction is an error.
+func (a *Attrs) Int(name string) (int64, bool) { return a.attr(name).Int() }
+
+// Duration returns a duration attribute, written as a Go duration string
+// ("1m30s") or a number of seconds.
+func (a *Attrs) Duration(name string) (time.Duration, bool) { return a.attr(name).Duration() }
+
+// StringList returns a list (or set) of strings.
+func (a *Attrs) StringList(name string) ([]string, bool) { return a.attr(name).StringList() }
+
+// StringMap returns a map of strings.
+func (a *Attrs) StringMap(name string) (map[string]string, bool) { return a.attr(name).StringMap() }
+
+// AttrValue is one attribute's value on its way to a Go value, with what its
+// diagnostics need: the attribute's name and where it is written.
+//
+// Its methods are the one implementation of satellite's value conversions
+// and of their diagnostics. Attrs reads a type's decoded body through them,
+// and the engine reads the meta-arguments (interval, labels, send ...) it
+// evaluates itself through EvalAttr, so a value is accepted, or refused with
+// the same words, wherever it is written.
+//
+// Every method tolerates null and unknown values (the latter come from
+// `validate --unknown-env`): it reports ok=false and records nothing, and the
+// caller skips the checks of that value. A conversion error is recorded with
+// the attribute's expression as its subject and also reports ok=false.
+type AttrValue struct {
+	name string
+	val  cty.Value
+	// expr locates errors when the value was evaluated from it (EvalAttr);
+	// otherwise attrs does, in the decoded body.
+	expr  hcl.Expression
+	attrs *Attrs
+	diags *hcl.Diagnostics
+}
+
+// EvalAttr evaluates an attribute of a body's content in ctx. Errors of the
+// evaluation, and later those of the returned value's conversions, are
+// appended to diags. A value that could not be evaluated reads as null.
+func EvalAttr(a *hcl.Attribute, ctx *hcl.EvalContext, diags *hcl.Diagnostics) AttrValue {
+	v, d := a.Expr.Value(ctx)
+	*diags = append(*diags, d...)
+	if d.HasErrors() {
+		v = cty.NullVal(cty.DynamicPseudoType)
+	}
+	return AttrValue{name: a.Name, val: v, expr: a.Expr, diags: diags}
+}
+
+// Range is where the attribute's value is written.
+func (v AttrValue) Range() hcl.Range {
+	if v.expr != nil {
+		return v.expr.Range()
+	}
+	return v.attrs.Range(v.name)
+}
+
+func (v AttrValue) errorf(summary, format string, args ...any) {
+	*v.diags = append(*v.diags, newDiag(hcl.DiagError, summary, fmt.Sprintf(format, args...), v.Range()))
+}
+
+// known returns the value without marks; ok is false for null and unknown
+// values, which are no error.
+func (v AttrValue) known() (cty.Value, bool) {
+	val := v.val
+	if val.IsNull() || !val.IsWhollyKnown() {
+		return cty.NilVal, false
+	}
+	if val.ContainsMarked() {
+		val, _ = val.UnmarkDeep()
+	}
+	return val, true
+}
+
+func (v AttrValue) convert(want cty.Type) (cty.Value, bool) {
+	val, ok := v.known()
+	if !ok {
+		return cty.NilVal, false
+	}
+	c, err := convert.Convert(val, want)
+	if err != nil {
+		v.errorf("Incorrect attribute value type", "Inappropriate value for attribute %q: %s.", v.name, err)
+		return cty.NilVal, false
+	}
+	return c, !c.IsNull()
+}
+
+// String returns the value as a string.
+func (v AttrValue) String() (string, bool) {
+	c, ok := v.convert(cty.String)
+	if !ok {
+		return "", false
+	}
+	return c.AsString(), true
+}
+
+// Bool returns the value as a bool.
+func (v AttrValue) Bool() (bool, bool) {
+	c, ok := v.convert(cty.Bool)
 	if !ok {
 		return false, false
 	}
-	return v.True(), true
+	return c.True(), true
 }
 
-// Number returns a number attribute as a float64.
-func (a *Attrs) Number(name string) (float64, bool) {
-	v, ok := a.convert(name, cty.Number)
+// Number returns the value as a float64.
+func (v AttrValue) Number() (float64, bool) {
+	c, ok := v.convert(cty.Number)
 	if !ok {
 		return 0, false
 	}
-	f, _ := v.AsBigFloat().Float64()
+	f, _ := c.AsBigFloat().Float64()
 	return f, true
 }
 
-// Int returns a whole-number attribute; a fraction is an error.
-func (a *Attrs) Int(name string) (int64, bool) {
-	v, ok := a.convert(name, cty.Number)
+// Int returns the value as a whole number; a fraction is an error.
+func (v AttrValue) Int() (int64, bool) {
+	c, ok := v.convert(cty.Number)
 	if !ok {
 		return 0, false
 	}
-	bf := v.AsBigFloat()
+	bf := c.AsBigFloat()
 	if !bf.IsInt() {
-		a.Errorf(name, "Invalid number", "Attribute %q must be a whole number, not %s.", name, bf.Text('g', -1))
+		v.errorf("Invalid number", "Attribute %q must be a whole number, not %s.", v.name, bf.Text('g', -1))
 		return 0, false
 	}
 	i, acc := bf.Int64()
 	if acc != big.Exact {
-		a.Errorf(name, "Invalid number", "Attribute %q is out of range.", name)
+		v.errorf("Invalid number", "Attribute %q is out of range.", v.name)
 		return 0, false
 	}
 	return i, true
 }
 
-// Duration returns a duration attribute, written as a Go duration string
+// Duration returns the value as a duration, written as a Go duration string
 // ("1m30s") or a number of seconds.
-func (a *Attrs) Duration(name string) (time.Duration, bool) {
-	v := a.get(name)
-	if v.IsNull() || !v.IsWhollyKnown() {
+func (v AttrValue) Duration() (time.Duration, bool) {
+	val, ok := v.known()
+	if !ok {
 		return 0, false
 	}
-	v, _ = v.Unmark()
-	d, err := DurationValue(v)
+	d, err := DurationValue(val)
 	if err != nil {
-		a.Errorf(name, "Invalid duration", "Attribute %q: %s.", name, err)
+		v.errorf("Invalid duration", "Attribute %q: %s.", v.name, err)
 		return 0, false
 	}
 	return d, true
 }
 
-// StringList returns a list (or set) of strings.
-func (a *Attrs) StringList(name string) ([]string, bool) {
-	v, ok := a.convert(name, cty.List(cty.String))
+// StringList returns the value as a list (or set) of strings.
+func (v AttrValue) StringList() ([]string, bool) {
+	c, ok := v.convert(cty.List(cty.String))
 	if !ok {
 		return nil, false
 	}
-	out := make([]string, 0, v.LengthInt())
-	for it := v.ElementIterator(); it.Next(); {
+	out := make([]string, 0, c.LengthInt())
+	for it := c.ElementIterator(); it.Next(); {
 		_, e := it.Element()
 		if e.IsNull() {
-			a.Errorf(name, "Invalid value", "Attribute %q must not contain null.", name)
+			v.errorf("Invalid value", "Attribute %q must not contain null.", v.name)
 			return nil, false
 		}
 		out = append(out, e.AsString())
@@ -209,20 +288,32 @@ func (a *Attrs) StringList(name string) ([]string, bool) {
 	return out, true
 }
 
-// StringMap returns a map of strings.
-func (a *Attrs) StringMap(name string) (map[string]string, bool) {
-	v, ok := a.convert(name, cty.Map(cty.String))
+// StringMap returns the value, a map or an object, as a map of strings.
+func (v AttrValue) StringMap() (map[string]string, bool) {
+	val, ok := v.known()
 	if !ok {
 		return nil, false
 	}
-	out := make(map[string]string, v.LengthInt())
-	for it := v.ElementIterator(); it.Next(); {
+	ty := val.Type()
+	if !ty.IsObjectType() && !ty.IsMapType() {
+		v.errorf("Incorrect attribute value type", "Inappropriate value for attribute %q: a map of strings is required, such as { key = \"value\" }, not %s.", v.name, ty.FriendlyName())
+		return nil, false
+	}
+	// Element by element: converting the whole object builds a conversion
+	// per call, which is most of the cost of a small map.
+	out := make(map[string]string, val.LengthInt())
+	for it := val.ElementIterator(); it.Next(); {
 		k, e := it.Element()
 		if e.IsNull() {
-			a.Errorf(name, "Invalid value", "Attribute %q must not contain null values.", name)
+			v.errorf("Invalid value", "Attribute %q must not contain null values.", v.name)
 			return nil, false
 		}
-		out[k.AsString()] = e.AsString()
+		s, err := convert.Convert(e, cty.String)
+		if err != nil {
+			v.errorf("Incorrect attribute value type", "Inappropriate value for attribute %q: the value of %q is %s, not a string.", v.name, k.AsString(), e.Type().FriendlyName())
+			return nil, false
+		}
+		out[k.AsString()] = s.AsString()
 	}
 	return out, true
 }
