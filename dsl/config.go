@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
@@ -40,6 +41,7 @@ type Config struct {
 	secrets []string
 	fe      *funcEnv
 	base    *hcl.EvalContext
+	logger  hclog.Logger
 }
 
 // RawBlock is a check, sink or defaults block whose body a registry decodes.
@@ -134,6 +136,15 @@ func (c *Config) EvalContext(baseDir string) *hcl.EvalContext {
 	ctx := c.base.NewChild()
 	ctx.Functions = map[string]function.Function{"file": c.fe.fileFunc(baseDir)}
 	return ctx
+}
+
+// Logger returns the logger given in Options.Logger, or a null logger; it is
+// never nil.
+func (c *Config) Logger() hclog.Logger {
+	if c.logger == nil {
+		return hclog.NewNullLogger()
+	}
+	return c.logger
 }
 
 // Secrets returns the values to redact: sensitive variables' strings.

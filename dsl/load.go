@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	hcljson "github.com/hashicorp/hcl/v2/json"
@@ -29,6 +30,9 @@ type Options struct {
 	UnknownEnv bool
 	// NodeTags, when not nil, replace agent.tags as node.tags (validate --tags).
 	NodeTags map[string]string
+	// Logger is the agent's logger, kept on the loaded Config for what is
+	// built from it (each check gets a sub-logger); nil means a null logger.
+	Logger hclog.Logger
 }
 
 // VarEnvPrefix prefixes environment variables that set config variables.
@@ -120,9 +124,13 @@ func newLoader(opts Options) *loader {
 		sources: map[string]*hcl.File{},
 		blocks:  map[string][]fileBlock{},
 	}
+	if opts.Logger == nil {
+		opts.Logger = hclog.NewNullLogger()
+	}
 	l.cfg = &Config{
 		vars:   map[string]cty.Value{},
 		locals: map[string]cty.Value{},
+		logger: opts.Logger,
 		fe: &funcEnv{
 			lookupEnv:  opts.LookupEnv,
 			hostname:   opts.Hostname,
