@@ -84,6 +84,10 @@ type Check struct {
 	Fingerprint string
 
 	evalCtx *hcl.EvalContext
+	// deps and sinkRefs are the depends_on and sinks references as written,
+	// resolved into DependsOn and Sinks once every check is declared.
+	deps     []depRef
+	sinkRefs []sinkRef
 	// body is the type's decoded attributes, for the fingerprint.
 	body cty.Value
 	// inPlan is false for the placeholder instance of an unknown for_each.
