@@ -25,7 +25,6 @@ import (
 //	compile_refs.go        depends_on and sinks references, the dependency
 //	                       graph, its order and its cycle reports
 //	compile_fingerprint.go what identifies a check across reloads
-//	compile_tags.go        the mesh's tag limits
 //
 // Values are read through dsl.AttrValue, the same conversions (and the same
 // diagnostics) as a type's Build gets from dsl.Attrs.
@@ -56,7 +55,6 @@ var phases = []struct {
 	name string
 	run  func(*compiler)
 }{
-	{"tags", (*compiler).checkTags},
 	{"sinks", (*compiler).compileSinks},
 	{"defaults", (*compiler).compileDefaults},
 	{"checks", (*compiler).compileChecks},
@@ -68,7 +66,9 @@ var phases = []struct {
 
 // Compile turns a loaded config into a plan for the node the config was
 // evaluated for. Every check is compiled and validated whatever its only_on;
-// Check.Runs tells which ones this node runs.
+// Check.Runs tells which ones this node runs. What other parts of a node
+// require of the config (the mesh's tag limits) is theirs to check: see
+// agent.Load.
 func Compile(cfg *dsl.Config) (*Plan, hcl.Diagnostics) {
 	c := &compiler{
 		cfg:            cfg,

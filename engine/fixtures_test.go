@@ -13,6 +13,7 @@ import (
 	_ "github.com/satellite-hq/satellite/checks/all"
 	"github.com/satellite-hq/satellite/dsl"
 	"github.com/satellite-hq/satellite/engine"
+	"github.com/satellite-hq/satellite/mesh"
 	_ "github.com/satellite-hq/satellite/sinks/all"
 )
 
@@ -105,9 +106,21 @@ func loadAndCompile(paths []string, opts dsl.Options) (*dsl.Config, *engine.Plan
 	return cfg, plan, append(diags, more...)
 }
 
+// loadAsValidate judges a config as validate does through agent.Load: the
+// engine's plan, then what the mesh requires of the config (its tag limits,
+// testdata/invalid/tags_*.hcl). It repeats agent.Load's two steps rather than
+// import the agent, so the engine's tests build without the whole agent.
+func loadAsValidate(paths []string, opts dsl.Options) (*dsl.Config, *engine.Plan, hcl.Diagnostics) {
+	cfg, plan, diags := loadAndCompile(paths, opts)
+	if plan != nil {
+		diags = append(diags, mesh.ConfigDiagnostics(cfg)...)
+	}
+	return cfg, plan, diags
+}
+
 func runFixture(t *testing.T, path string) (*engine.Plan, hcl.Diagnostics) {
 	fx := readFixture(t, path)
-	cfg, plan, diags := loadAndCompile(fx.paths, fx.opts)
+	cfg, plan, diags := loadAsValidate(fx.paths, fx.opts)
 	var unexpected []*hcl.Diagnostic
 	for _, d := range diags {
 		if d.Subject == nil {

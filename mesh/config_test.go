@@ -4,8 +4,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-
-	"github.com/satellite-hq/satellite/engine"
 )
 
 func TestNewRejectsBadConfig(t *testing.T) {
@@ -53,17 +51,5 @@ func TestPeerEndpointIsReadOnly(t *testing.T) {
 	}
 	if got := peerGet(t, n.ip, ""); got != http.StatusOK {
 		t.Fatalf("GET on an open mesh: %d", got)
-	}
-}
-
-// The keys the mesh keeps for itself are the ones validate refuses.
-func TestReservedTagsMatchEngine(t *testing.T) {
-	if len(engine.MeshTagKeys()) != len(reservedTags) {
-		t.Fatalf("engine.MeshTagKeys() %v, mesh reserves %v", engine.MeshTagKeys(), reservedTags)
-	}
-	for _, k := range engine.MeshTagKeys() {
-		if !reservedTags[k] {
-			t.Errorf("engine refuses tag %q, which the mesh does not set", k)
-		}
 	}
 }

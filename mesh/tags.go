@@ -15,8 +15,19 @@ const (
 	tagBoot    = "boot"
 )
 
-// reservedTags are engine.MeshTagKeys, which validate refuses in agent tags.
-var reservedTags = map[string]bool{tagAPI: true, tagPeer: true, tagHash: true, tagVersion: true, tagBoot: true}
+// reservedTagKeys are the tags the mesh sets itself, in the order
+// ConfigDiagnostics names them; agent tags may not use them. role is not
+// one: it is an agent tag the mesh reads.
+var reservedTagKeys = []string{tagAPI, tagPeer, tagHash, tagVersion, tagBoot}
+
+// reservedTags is reservedTagKeys as a set.
+var reservedTags = func() map[string]bool {
+	m := make(map[string]bool, len(reservedTagKeys))
+	for _, k := range reservedTagKeys {
+		m[k] = true
+	}
+	return m
+}()
 
 // MemberTags is a member's serf tags, parsed.
 type MemberTags struct {
