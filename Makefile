@@ -4,7 +4,9 @@ BIN       := bin/satellite
 PKG       := ./...
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
-STATICCHECK_VERSION := 2026.2.2
+# staticcheck's module version (release 2026.2.2 is module v0.8.2): go install
+# takes the module version, not the release name.
+STATICCHECK_VERSION := v0.8.2
 FUZZTIME  ?= 30s
 
 .PHONY: all build run test check fmt bench fuzz clean
@@ -28,9 +30,10 @@ test:
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKG)
-	@command -v staticcheck >/dev/null 2>&1 || [ -x "$$($(GO) env GOPATH)/bin/staticcheck" ] || \
-		$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
-	PATH="$$($(GO) env GOPATH)/bin:$$PATH" staticcheck $(PKG)
+	@bin="$$($(GO) env GOPATH)/bin"; "$$bin/staticcheck" -version 2>/dev/null | grep -qF "($(STATICCHECK_VERSION:v%=%))" || { \
+		echo "installing staticcheck $(STATICCHECK_VERSION) into $$bin"; \
+		GOBIN="$$bin" $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION); }
+	"$$($(GO) env GOPATH)/bin/staticcheck" $(PKG)
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
