@@ -68,9 +68,10 @@ type Record struct {
 // Sink is what a plugin implements. Satellite calls one method at a time.
 type Sink interface {
 	// Configure receives the sink block's `config` map, once after the
-	// plugin starts and before any Write. An error stops the plugin from
-	// being used; its message is shown to the user, so it must not quote
-	// secret values.
+	// plugin starts and before any Write. An error stops this process: the
+	// agent keeps the results in the sink's spool and starts and configures
+	// the plugin again at each retry, with backoff (docs/sinks/plugins.md).
+	// Its message is logged, so it must not quote secret values.
 	Configure(ctx context.Context, config map[string]string) error
 	// Write stores a batch, in order. An error means none of it counts as
 	// delivered: satellite keeps the batch and sends it again later, with

@@ -36,7 +36,7 @@ const (
 type SinkClient interface {
 	// Configure passes the sink block's `config` map. The host calls it once
 	// after starting the plugin process, before any Write, and again after a
-	// restart. An error fails the sink's start.
+	// restart. An error stops the process; the agent spools and retries.
 	Configure(ctx context.Context, in *ConfigureRequest, opts ...grpc.CallOption) (*ConfigureResponse, error)
 	// Write stores a batch of records. A gRPC error means none of the batch
 	// counts as delivered and the host sends it again later; a response with
@@ -81,7 +81,7 @@ func (c *sinkClient) Write(ctx context.Context, in *WriteRequest, opts ...grpc.C
 type SinkServer interface {
 	// Configure passes the sink block's `config` map. The host calls it once
 	// after starting the plugin process, before any Write, and again after a
-	// restart. An error fails the sink's start.
+	// restart. An error stops the process; the agent spools and retries.
 	Configure(context.Context, *ConfigureRequest) (*ConfigureResponse, error)
 	// Write stores a batch of records. A gRPC error means none of the batch
 	// counts as delivered and the host sends it again later; a response with
