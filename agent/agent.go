@@ -93,7 +93,8 @@ func New(opts Options) (*Agent, *dsl.Config, hcl.Diagnostics, error) {
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
 	}
-	//LOADLOGGER
+	// Checks get named sub-loggers of the agent's (checks.Env.Logger).
+	opts.Load.Logger = opts.Logger
 	cfg, plan, diags := Load(opts.Paths, opts.Load)
 	if diags.HasErrors() || plan == nil {
 		return nil, cfg, diags, fmt.Errorf("%w: %d error(s)", ErrConfig, countErrors(diags))

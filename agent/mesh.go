@@ -91,32 +91,30 @@ func (a *Agent) Members() []health.Member {
 }
 
 // ListKeys lists the gossip keys of every member (api.KeyringBackend).
-func (a *Agent) ListKeys(ctx context.Context) (api.KeyringStatus, error) {
+func (a *Agent) ListKeys(ctx context.Context) (mesh.KeyringResult, error) {
 	m := a.meshRunning()
 	if m == nil {
-		return api.KeyringStatus{}, api.ErrNoMesh
+		return mesh.KeyringResult{}, api.ErrNoMesh
 	}
 	return keyringStatus(m.Keyring(ctx, mesh.KeyringList, ""))
 }
 
 // KeyringOp installs, uses or removes a gossip key on every member
 // (api.KeyringBackend).
-func (a *Agent) KeyringOp(ctx context.Context, op, key string) (api.KeyringStatus, error) {
+func (a *Agent) KeyringOp(ctx context.Context, op, key string) (mesh.KeyringResult, error) {
 	m := a.meshRunning()
 	if m == nil {
-		return api.KeyringStatus{}, api.ErrNoMesh
+		return mesh.KeyringResult{}, api.ErrNoMesh
 	}
 	return keyringStatus(m.Keyring(ctx, op, key))
 }
 
-func keyringStatus(r mesh.KeyringResult, err error) (api.KeyringStatus, error) {
+// keyringStatus turns a mesh without encryption into the API's ErrNoMesh.
+func keyringStatus(r mesh.KeyringResult, err error) (mesh.KeyringResult, error) {
 	if errors.Is(err, mesh.ErrNotEncrypted) {
-		return api.KeyringStatus{}, fmt.Errorf("%w: %v", api.ErrNoMesh, err)
+		return mesh.KeyringResult{}, fmt.Errorf("%w: %v", api.ErrNoMesh, err)
 	}
-	return api.KeyringStatus{
-		Keys: r.Keys, PrimaryKeys: r.PrimaryKeys, NumNodes: r.NumNodes, NumResp: r.NumResp,
-		NumErr: r.NumErr, Errors: r.Messages,
-	}, err
+	return r, err
 }
 
 var _ api.KeyringBackend = (*Agent)(nil)

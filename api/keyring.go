@@ -12,6 +12,7 @@ import (
 	"net/http"
 
 	"github.com/satellite-hq/satellite/dsl"
+	"github.com/satellite-hq/satellite/mesh"
 )
 
 // KeyringBackend is what a Backend with a mesh may also implement to serve
@@ -20,48 +21,17 @@ import (
 // 501.
 type KeyringBackend interface {
 	// ListKeys asks every member for its keys.
-	ListKeys(ctx context.Context) (KeyringStatus, error)
+	ListKeys(ctx context.Context) (mesh.KeyringResult, error)
 	// KeyringOp runs op ("install", "use" or "remove") with key, a base64
 	// key the API has already checked, on every member. When some members
 	// failed it returns their errors in the status, and may return an error
 	// too: the status is still shown when NumNodes > 0.
-	KeyringOp(ctx context.Context, op, key string) (KeyringStatus, error)
+	KeyringOp(ctx context.Context, op, key string) (mesh.KeyringResult, error)
 }
 
 // ErrNoMesh is what a KeyringBackend returns when the agent runs without a
 // mesh block; the API answers 409.
 var ErrNoMesh = errors.New("this agent has no mesh (its config has no mesh block)")
-
-// The keyring operations of POST /v1/keyring.
-const (
-	KeyringInstall = "install"
-	KeyringUse     = "use"
-	KeyringRemove  = "remove"
-)
-
-// KeyringStatus is the answer of a keyring request, gathered from every
-// member (serf's KeyResponse). Keys are secrets: only the full token gets it.
-type KeyringStatus struct {
-	// Keys maps each base64 key to how many members have it; only a list
-	// fills it.
-	Keys map[string]int `json:"keys"`
-	// PrimaryKeys maps each base64 key to how many members encrypt with it;
-	// only a list fills it.
-	PrimaryKeys map[string]int `json:"primary_keys"`
-	// NumNodes is how many members were asked.
-	NumNodes int `json:"num_nodes"`
-	// NumResp is how many answered.
-	NumResp int `json:"num_resp"`
-	// NumErr is how many answered with an error.
-	NumErr int `json:"num_err"`
-	// Errors maps a member's name to its error message.
-	Errors map[string]string `json:"errors,omitempty"`
-}
-
-// Complete reports whether every member answered, without an error.
-func (k KeyringStatus) Complete() bool {
-	return k.NumResp >= k.NumNodes && k.NumErr == 0 && len(k.Errors) == 0
-}
 
 // KeyringRequest is the body of POST /v1/keyring.
 type KeyringRequest struct {
@@ -72,7 +42,7 @@ type KeyringRequest struct {
 // KeyringAnswer is the body of a /v1/keyring answer: the status, and the
 // backend's error when some members failed.
 type KeyringAnswer struct {
-	KeyringStatus
+	mesh.KeyringResult
 	Error string `json:"error,omitempty"`
 }
 
@@ -134,7 +104,7 @@ func (s *Server) handleKeyringOp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch req.Op {
-	case KeyringInstall, KeyringUse, KeyringRemove:
+	case mesh.KeyringInstall, mesh.KeyringUse, mesh.KeyringRemove:
 	default:
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("op must be install, use or remove, not %q", req.Op))
 		return
@@ -155,7 +125,7 @@ func (s *Server) handleKeyringOp(w http.ResponseWriter, r *http.Request) {
 
 // writeKeyring answers a keyring request. key, when set, is removed from
 // every message, in case a backend's error quotes it.
-func (s *Server) writeKeyring(w http.ResponseWriter, op, key string, st KeyringStatus, err error) {
+func (s *Server) writeKeyring(w http.ResponseWriter, op, key string, st mesh.KeyringResult, err error) {
 	secrets := append([]string{key}, s.secrets...)
 	clean := func(msg string) string { return dsl.Redact(msg, secrets) }
 	fp := ""
@@ -172,7 +142,7 @@ func (s *Server) writeKeyring(w http.ResponseWriter, op, key string, st KeyringS
 		writeError(w, http.StatusInternalServerError, "keyring "+op+" failed: "+msg)
 		return
 	}
-	ans := KeyringAnswer{KeyringStatus: st}
+	ans := KeyringAnswer{KeyringResult: st}
 	if err != nil {
 		ans.Error = clean(err.Error())
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/satellite-hq/satellite/health"
+	"github.com/satellite-hq/satellite/mesh"
 )
 
 // keyringStub adds a keyring to stubBackend. The real keyring is serf's key
@@ -24,19 +25,19 @@ type keyringStub struct {
 	*stubBackend
 
 	mu      sync.Mutex
-	status  KeyringStatus
+	status  mesh.KeyringResult
 	err     error
 	ops     []KeyringRequest
 	listErr error
 }
 
-func (k *keyringStub) ListKeys(context.Context) (KeyringStatus, error) {
+func (k *keyringStub) ListKeys(context.Context) (mesh.KeyringResult, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.status, k.listErr
 }
 
-func (k *keyringStub) KeyringOp(_ context.Context, op, key string) (KeyringStatus, error) {
+func (k *keyringStub) KeyringOp(_ context.Context, op, key string) (mesh.KeyringResult, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.ops = append(k.ops, KeyringRequest{Op: op, Key: key})
@@ -139,7 +140,7 @@ func TestKeyring(t *testing.T) {
 
 	t.Run("list", func(t *testing.T) {
 		kb.set(func(k *keyringStub) {
-			k.status = KeyringStatus{Keys: map[string]int{testKey: 3, otherKey: 1}, PrimaryKeys: map[string]int{testKey: 3},
+			k.status = mesh.KeyringResult{Keys: map[string]int{testKey: 3, otherKey: 1}, PrimaryKeys: map[string]int{testKey: 3},
 				NumNodes: 3, NumResp: 3}
 		})
 		a := do(t, nil, "GET", base+"/v1/keyring", full)
@@ -159,8 +160,8 @@ func TestKeyring(t *testing.T) {
 	})
 
 	t.Run("ops", func(t *testing.T) {
-		kb.set(func(k *keyringStub) { k.status, k.err = KeyringStatus{NumNodes: 3, NumResp: 3}, nil })
-		for _, op := range []string{KeyringInstall, KeyringUse, KeyringRemove} {
+		kb.set(func(k *keyringStub) { k.status, k.err = mesh.KeyringResult{NumNodes: 3, NumResp: 3}, nil })
+		for _, op := range []string{mesh.KeyringInstall, mesh.KeyringUse, mesh.KeyringRemove} {
 			a := postKeyring(t, base, full, fmt.Sprintf(`{"op":%q,"key":%q}`, op, testKey))
 			if a.code != 200 {
 				t.Fatalf("%s: %d %s", op, a.code, a.body)
@@ -199,7 +200,7 @@ func TestKeyring(t *testing.T) {
 
 	t.Run("some nodes failed", func(t *testing.T) {
 		kb.set(func(k *keyringStub) {
-			k.status = KeyringStatus{NumNodes: 3, NumResp: 2, NumErr: 1,
+			k.status = mesh.KeyringResult{NumNodes: 3, NumResp: 2, NumErr: 1,
 				Errors: map[string]string{"node-c": "key " + testKey + " is not installed"}}
 			k.err = errors.New("1/3 nodes reported failure for " + testKey)
 		})
@@ -219,7 +220,7 @@ func TestKeyring(t *testing.T) {
 
 	t.Run("backend failed", func(t *testing.T) {
 		kb.set(func(k *keyringStub) {
-			k.status, k.err = KeyringStatus{}, errors.New("encryption is not enabled; key "+testKey+" refused")
+			k.status, k.err = mesh.KeyringResult{}, errors.New("encryption is not enabled; key "+testKey+" refused")
 		})
 		a := postKeyring(t, base, full, `{"op":"install","key":"`+testKey+`"}`)
 		if a.code != 500 || a.body != `{"error":"keyring install failed: encryption is not enabled; key (sensitive) refused"}`+"\n" {
@@ -317,7 +318,7 @@ func TestParseAddr(t *testing.T) {
 func TestClient(t *testing.T) {
 	const token = "tok-123"
 	kb := &keyringStub{stubBackend: &stubBackend{local: sampleNode(), members: []health.Member{*sampleNode().MemberStatus}}}
-	kb.status = KeyringStatus{Keys: map[string]int{testKey: 1}, NumNodes: 1, NumResp: 1}
+	kb.status = mesh.KeyringResult{Keys: map[string]int{testKey: 1}, NumNodes: 1, NumResp: 1}
 	_, base := newServer(t, kb, Options{Token: token})
 	ctx := context.Background()
 
@@ -342,10 +343,10 @@ func TestClient(t *testing.T) {
 	if err != nil || ka.Keys[testKey] != 1 {
 		t.Fatalf("keyring: %+v %v", ka, err)
 	}
-	if _, err := c.KeyringOp(ctx, KeyringUse, testKey); err != nil {
+	if _, err := c.KeyringOp(ctx, mesh.KeyringUse, testKey); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := kb.lastOp(); got != (KeyringRequest{Op: KeyringUse, Key: testKey}) {
+	if got, _ := kb.lastOp(); got != (KeyringRequest{Op: mesh.KeyringUse, Key: testKey}) {
 		t.Errorf("backend got %+v", got)
 	}
 

@@ -17,14 +17,26 @@ const (
 
 // KeyringResult is every member's answer to a keyring operation.
 type KeyringResult struct {
-	// Keys maps each installed key (base64) to how many members have it.
-	Keys map[string]int
-	// PrimaryKeys maps each primary key to how many members use it.
-	PrimaryKeys map[string]int
-	// NumNodes members were asked, NumResp answered, NumErr failed.
-	NumNodes, NumResp, NumErr int
-	// Messages maps a member to its error message.
-	Messages map[string]string
+	// Keys maps each installed key (base64) to how many members have it;
+	// only a list fills it. Keys are secrets: the API gives them to the
+	// full token only.
+	Keys map[string]int `json:"keys"`
+	// PrimaryKeys maps each primary key to how many members use it; only a
+	// list fills it.
+	PrimaryKeys map[string]int `json:"primary_keys"`
+	// NumNodes is how many members were asked.
+	NumNodes int `json:"num_nodes"`
+	// NumResp is how many answered.
+	NumResp int `json:"num_resp"`
+	// NumErr is how many answered with an error.
+	NumErr int `json:"num_err"`
+	// Errors maps a member's name to its error message.
+	Errors map[string]string `json:"errors,omitempty"`
+}
+
+// Complete reports whether every member answered, without an error.
+func (k KeyringResult) Complete() bool {
+	return k.NumResp >= k.NumNodes && k.NumErr == 0 && len(k.Errors) == 0
 }
 
 // Keyring runs op (KeyringList, KeyringInstall, KeyringUse, KeyringRemove)
@@ -58,6 +70,6 @@ func (m *Mesh) Keyring(ctx context.Context, op, key string) (KeyringResult, erro
 	}
 	return KeyringResult{
 		Keys: r.Keys, PrimaryKeys: r.PrimaryKeys, NumNodes: r.NumNodes, NumResp: r.NumResp,
-		NumErr: r.NumErr, Messages: r.Messages,
+		NumErr: r.NumErr, Errors: r.Messages,
 	}, err
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/satellite-hq/satellite/api"
+	"github.com/satellite-hq/satellite/mesh"
 )
 
 // keyringTimeout is the default --timeout of keyring: serf's key manager
@@ -69,9 +70,9 @@ answer from the agent (unreachable, token refused).`,
 	list.Flags().BoolVar(&f.showKeys, "show-keys", false, "print the keys themselves, not only their fingerprints")
 	cmd.AddCommand(list)
 	for _, op := range []struct{ name, short string }{
-		{api.KeyringInstall, "Install a key on every member, besides the keys they have"},
-		{api.KeyringUse, "Make an installed key the one every member encrypts with"},
-		{api.KeyringRemove, "Remove a key from every member (not the one in use)"},
+		{mesh.KeyringInstall, "Install a key on every member, besides the keys they have"},
+		{mesh.KeyringUse, "Make an installed key the one every member encrypts with"},
+		{mesh.KeyringRemove, "Remove a key from every member (not the one in use)"},
 	} {
 		cmd.AddCommand(&cobra.Command{
 			Use:   op.name + " KEY",
@@ -110,19 +111,19 @@ func runKeyring(cmd *cobra.Command, f *keyringFlags, op string, args []string) e
 	}
 
 	if op == "list" {
-		if err := writeKeyringTable(stdout, ans.KeyringStatus, f.showKeys); err != nil {
+		if err := writeKeyringTable(stdout, ans.KeyringResult, f.showKeys); err != nil {
 			fmt.Fprintf(stderr, "Error: %s\n", err)
 			return exitError{exitFailed}
 		}
 	} else {
 		fp := api.KeyFingerprint(key)
 		switch op {
-		case api.KeyringInstall:
-			fmt.Fprintf(stdout, "Installed key %s on %d of %d members.\n", fp, answered(ans.KeyringStatus), ans.NumNodes)
-		case api.KeyringUse:
-			fmt.Fprintf(stdout, "Key %s now encrypts the gossip of %d of %d members.\n", fp, answered(ans.KeyringStatus), ans.NumNodes)
-		case api.KeyringRemove:
-			fmt.Fprintf(stdout, "Removed key %s from %d of %d members.\n", fp, answered(ans.KeyringStatus), ans.NumNodes)
+		case mesh.KeyringInstall:
+			fmt.Fprintf(stdout, "Installed key %s on %d of %d members.\n", fp, answered(ans.KeyringResult), ans.NumNodes)
+		case mesh.KeyringUse:
+			fmt.Fprintf(stdout, "Key %s now encrypts the gossip of %d of %d members.\n", fp, answered(ans.KeyringResult), ans.NumNodes)
+		case mesh.KeyringRemove:
+			fmt.Fprintf(stdout, "Removed key %s from %d of %d members.\n", fp, answered(ans.KeyringResult), ans.NumNodes)
 		}
 	}
 	if ans.Complete() {
@@ -133,7 +134,7 @@ func runKeyring(cmd *cobra.Command, f *keyringFlags, op string, args []string) e
 }
 
 // answered counts the members that answered without an error.
-func answered(st api.KeyringStatus) int { return max(st.NumResp-st.NumErr, 0) }
+func answered(st mesh.KeyringResult) int { return max(st.NumResp-st.NumErr, 0) }
 
 // reportIncomplete names the members that failed, and counts those that did
 // not answer (serf's answer does not name them).
@@ -193,7 +194,7 @@ func readKey(arg string, stdin io.Reader) (string, error) {
 
 // writeKeyringTable lists the keys, the one in use first, then how many
 // members answered.
-func writeKeyringTable(w io.Writer, st api.KeyringStatus, showKeys bool) error {
+func writeKeyringTable(w io.Writer, st mesh.KeyringResult, showKeys bool) error {
 	keys := make([]string, 0, len(st.Keys))
 	for k := range st.Keys {
 		keys = append(keys, k)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/satellite-hq/satellite/api"
+	"github.com/satellite-hq/satellite/mesh"
 )
 
 // keyringAgent adds a keyring to fakeAgent; the real one is serf's key
@@ -18,25 +19,25 @@ type keyringAgent struct {
 	fakeAgent
 
 	kmu    sync.Mutex
-	status api.KeyringStatus
+	status mesh.KeyringResult
 	err    error
 	ops    []api.KeyringRequest
 }
 
-func (a *keyringAgent) ListKeys(context.Context) (api.KeyringStatus, error) {
+func (a *keyringAgent) ListKeys(context.Context) (mesh.KeyringResult, error) {
 	a.kmu.Lock()
 	defer a.kmu.Unlock()
 	return a.status, a.err
 }
 
-func (a *keyringAgent) KeyringOp(_ context.Context, op, key string) (api.KeyringStatus, error) {
+func (a *keyringAgent) KeyringOp(_ context.Context, op, key string) (mesh.KeyringResult, error) {
 	a.kmu.Lock()
 	defer a.kmu.Unlock()
 	a.ops = append(a.ops, api.KeyringRequest{Op: op, Key: key})
 	return a.status, a.err
 }
 
-func (a *keyringAgent) set(st api.KeyringStatus, err error) {
+func (a *keyringAgent) set(st mesh.KeyringResult, err error) {
 	a.kmu.Lock()
 	defer a.kmu.Unlock()
 	a.status, a.err = st, err
@@ -68,7 +69,7 @@ func keyringServer(t *testing.T) (*keyringAgent, string) {
 
 func TestKeyringList(t *testing.T) {
 	a, addr := keyringServer(t)
-	a.set(api.KeyringStatus{Keys: map[string]int{keyA: 3, keyB: 3}, PrimaryKeys: map[string]int{keyB: 3}, NumNodes: 3, NumResp: 3}, nil)
+	a.set(mesh.KeyringResult{Keys: map[string]int{keyA: 3, keyB: 3}, PrimaryKeys: map[string]int{keyB: 3}, NumNodes: 3, NumResp: 3}, nil)
 
 	r := satellite(t, "keyring", "list", "--addr", addr, "--token", fullToken).want(t, exitOK)
 	fa, fb := api.KeyFingerprint(keyA), api.KeyFingerprint(keyB)
@@ -88,7 +89,7 @@ func TestKeyringList(t *testing.T) {
 	}
 
 	// A member that did not answer, another that failed: exit 1, named.
-	a.set(api.KeyringStatus{Keys: map[string]int{keyA: 1}, PrimaryKeys: map[string]int{keyA: 1}, NumNodes: 3, NumResp: 2, NumErr: 1,
+	a.set(mesh.KeyringResult{Keys: map[string]int{keyA: 1}, PrimaryKeys: map[string]int{keyA: 1}, NumNodes: 3, NumResp: 2, NumErr: 1,
 		Errors: map[string]string{"node-c": "no keyring"}}, errors.New("1/3 nodes reported failure"))
 	r = satellite(t, "keyring", "list", "--addr", addr, "--token", fullToken).want(t, exitFailed)
 	if !strings.Contains(r.stdout, "1 of 3 members answered.") {
@@ -99,7 +100,7 @@ func TestKeyringList(t *testing.T) {
 
 func TestKeyringOps(t *testing.T) {
 	a, addr := keyringServer(t)
-	a.set(api.KeyringStatus{NumNodes: 2, NumResp: 2}, nil)
+	a.set(mesh.KeyringResult{NumNodes: 2, NumResp: 2}, nil)
 	fp := api.KeyFingerprint(keyA)
 	for op, want := range map[string]string{
 		"install": "Installed key " + fp + " on 2 of 2 members.\n",
@@ -130,7 +131,7 @@ func TestKeyringOps(t *testing.T) {
 	}
 
 	// A member failed: exit 1, named, the key never shown.
-	a.set(api.KeyringStatus{NumNodes: 2, NumResp: 2, NumErr: 1, Errors: map[string]string{"node-b": "Removing the primary key is not allowed"}}, nil)
+	a.set(mesh.KeyringResult{NumNodes: 2, NumResp: 2, NumErr: 1, Errors: map[string]string{"node-b": "Removing the primary key is not allowed"}}, nil)
 	r := satellite(t, "keyring", "remove", keyA, "--addr", addr, "--token", fullToken).want(t, exitFailed)
 	if r.stdout != "Removed key "+fp+" from 1 of 2 members.\n" {
 		t.Errorf("%q", r.stdout)
@@ -150,9 +151,9 @@ func TestKeyringFailures(t *testing.T) {
 		code  int
 		err   string
 	}{
-		{"no mesh", func() { a.set(api.KeyringStatus{}, api.ErrNoMesh) }, []string{"list", "--token", fullToken}, exitFailed,
+		{"no mesh", func() { a.set(mesh.KeyringResult{}, api.ErrNoMesh) }, []string{"list", "--token", fullToken}, exitFailed,
 			"Error: this agent has no mesh (its config has no mesh block)\n"},
-		{"keyring error", func() { a.set(api.KeyringStatus{}, errors.New("encryption is not enabled")) },
+		{"keyring error", func() { a.set(mesh.KeyringResult{}, errors.New("encryption is not enabled")) },
 			[]string{"install", keyA, "--token", fullToken}, exitFailed, "Error: keyring install failed: encryption is not enabled\n"},
 		{"read token", nil, []string{"list", "--token", "read-token-abc"}, exitNoAgent, "needs the full token"},
 		{"no token", nil, []string{"use", keyA}, exitNoAgent, "needs an API token"},

@@ -143,6 +143,7 @@ func runOnce(cmd *cobra.Command, f *runFlags, paths []string, log hclog.Logger) 
 	if err != nil {
 		return err
 	}
+	opts.Logger = log
 	cfg, plan, diags := agent.Load(paths, opts)
 	if len(diags) > 0 {
 		printDiags(cmd.ErrOrStderr(), cfg, diags)
