@@ -68,11 +68,16 @@ func RunOnce(ctx context.Context, cs []*Check, opts OnceOptions) []Event {
 	events := make([]Event, len(cs))
 	got := make([]bool, len(cs))
 	var mu sync.Mutex
+	// The scheduler runs what a plan's node runs; a check picked by
+	// --check that this node would not run is run all the same, as a copy.
 	plan := &Plan{Checks: make([]*Check, 0, len(cs))}
 	for _, c := range cs {
-		one := *c
-		one.Runs = true
-		plan.Checks = append(plan.Checks, &one)
+		if !c.Runs {
+			one := *c
+			one.Runs = true
+			c = &one
+		}
+		plan.Checks = append(plan.Checks, c)
 	}
 	s := NewScheduler(plan, SchedulerOptions{
 		MaxConcurrent: opts.MaxConcurrent,
@@ -80,7 +85,7 @@ func RunOnce(ctx context.Context, cs []*Check, opts OnceOptions) []Event {
 		once:          true,
 		OnEvent: func(e Event) {
 			i := byAddr[e.Check.Address]
-			e.Check = cs[i] // the caller's check, not the scheduler's copy
+			e.Check = cs[i] // the caller's check, not a copy
 			mu.Lock()
 			first := !got[i]
 			if first {

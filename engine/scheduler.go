@@ -196,7 +196,10 @@ func (s *Scheduler) load(plan *Plan, old map[string]*entry) {
 			e.check = c
 			delete(old, c.Address)
 		} else {
-			e = &entry{check: c, state: NewState(now), runs: map[checks.Status]uint64{}}
+			e = &entry{check: c, state: NewState(now)}
+			if !s.opts.once { // a one-shot run has no Snapshot to count for
+				e.runs = map[checks.Status]uint64{}
+			}
 			e.phase = phaseOf(c.Address, c.Interval)
 			// The first round: soon, spread over the window by the phase.
 			e.next = now.Add(time.Duration(float64(first) * float64(e.phase) / float64(c.Interval)))
@@ -403,7 +406,9 @@ func (s *Scheduler) block(e *entry, reason string, scheduled, now time.Time) {
 	prev := e.state.Status
 	st, changed := e.state.Block(reason, now)
 	e.state = st
-	e.runs[checks.StatusBlocked]++
+	if e.runs != nil {
+		e.runs[checks.StatusBlocked]++
+	}
 	ev := Event{Check: e.check, State: st, Previous: prev, Changed: changed,
 		Verdict: Verdict{Status: checks.StatusBlocked, Error: reason}, Scheduled: scheduled, Started: now}
 	s.wakeDependents(e)
@@ -556,16 +561,14 @@ func (s *Scheduler) settle(e *entry, v Verdict, res checks.Result, scheduled, st
 		return
 	}
 	prev := e.state.Status
-	chk := e.check
-	if s.opts.once {
-		// A one-shot run reports each run's own status: no hysteresis.
-		one := *chk
-		one.FailuresBeforeCritical, one.SuccessesBeforePassing = 1, 1
-		chk = &one
-	}
-	st, changed := e.state.Apply(chk, v, res, started, took)
+	// In a one-shot scheduler every check settles once, from unknown, where
+	// the first verdict applies at once: each run's own status, with no
+	// hysteresis and nothing to copy.
+	st, changed := e.state.Apply(e.check, v, res, started, took)
 	e.state = st
-	e.runs[v.Status]++
+	if e.runs != nil {
+		e.runs[v.Status]++
+	}
 	ev := Event{Check: e.check, State: st, Previous: prev, Changed: changed, Result: res, Verdict: v, Scheduled: scheduled, Started: started, Duration: took}
 	if ran {
 		s.wakeDependents(e)
