@@ -31,6 +31,13 @@ var meshSpec = hcldec.ObjectSpec{
 	"retry_join":       &hcldec.AttrSpec{Name: "retry_join", Type: cty.List(cty.String)},
 	"retry_interval":   &hcldec.AttrSpec{Name: "retry_interval", Type: cty.DynamicPseudoType},
 	"encrypt_key_file": &hcldec.AttrSpec{Name: "encrypt_key_file", Type: cty.String},
+	// tls secures the peer endpoint: served with cert_file, and peers
+	// verified against ca_file (both ways).
+	"tls": &hcldec.BlockSpec{TypeName: "tls", Nested: hcldec.ObjectSpec{
+		"ca_file":   &hcldec.AttrSpec{Name: "ca_file", Type: cty.String, Required: true},
+		"cert_file": &hcldec.AttrSpec{Name: "cert_file", Type: cty.String, Required: true},
+		"key_file":  &hcldec.AttrSpec{Name: "key_file", Type: cty.String, Required: true},
+	}},
 }
 
 var apiSpec = hcldec.ObjectSpec{
@@ -180,6 +187,16 @@ func (l *loader) fixedBlocks() {
 				m.RetryInterval = d
 			}
 			m.EncryptKeyFile, _ = at.String("encrypt_key_file")
+			if t, ok := at.Nested("tls"); ok {
+				m.TLS = &MeshTLS{}
+				m.TLS.CAFile, _ = t.String("ca_file")
+				m.TLS.CertFile, _ = t.String("cert_file")
+				m.TLS.KeyFile, _ = t.String("key_file")
+				for _, p := range []*string{&m.TLS.CAFile, &m.TLS.CertFile, &m.TLS.KeyFile} {
+					*p = ResolvePath(fb.dir, *p)
+				}
+				at.Merge(t)
+			}
 			l.diags = append(l.diags, at.Diags...)
 		}
 		if m.PeerPort == 0 {

@@ -100,7 +100,16 @@ type Mesh struct {
 	RetryJoin      []string
 	RetryInterval  time.Duration
 	EncryptKeyFile string
-	DeclRange      hcl.Range
+	// TLS, when set, serves the peer endpoint over mutual TLS.
+	TLS       *MeshTLS
+	DeclRange hcl.Range
+}
+
+// MeshTLS is the mesh block's `tls`: the peer endpoint's certificate and
+// key, and the CA its peers' certificates must chain to. Paths are resolved
+// against the declaring file's folder.
+type MeshTLS struct {
+	CAFile, CertFile, KeyFile string
 }
 
 // API is the `api` block with defaults filled in.
