@@ -143,6 +143,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			return err
 		}
 	}
+	a.warnPermissions(cfg)
 	apiOpts, err := a.apiOptions(cfg)
 	if err != nil {
 		return err

@@ -255,7 +255,7 @@ func (s *Server) handleMembers(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
-	q, err := parseHistoryQuery(r.URL.Query(), time.Now())
+	q, err := parseHistoryQuery(r.URL.RawQuery, time.Now())
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -354,10 +354,17 @@ func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, code, healthAnswer{Status: st})
 }
 
-// parseHistoryQuery reads node, check, since and limit. Unknown or repeated
-// parameters are refused, so that a typo does not silently widen the answer.
-func parseHistoryQuery(v url.Values, now time.Time) (health.Query, error) {
+// parseHistoryQuery reads node, check, since and limit from a raw query.
+// A malformed pair (a bad %-escape, a ";" separator), an unknown parameter
+// or a repeated one is refused, so that a typo or a mangled URL does not
+// silently widen the answer: url.Values, as r.URL.Query() gives it, would
+// have dropped the pair without a word.
+func parseHistoryQuery(raw string, now time.Time) (health.Query, error) {
 	q := health.Query{Limit: DefaultHistoryLimit}
+	v, err := url.ParseQuery(raw)
+	if err != nil {
+		return q, fmt.Errorf("the query is malformed: %v", err)
+	}
 	for k, vals := range v {
 		switch k {
 		case "node", "check", "since", "limit":

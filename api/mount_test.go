@@ -1,7 +1,9 @@
 package api
 
 import (
+	"bufio"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -74,3 +76,62 @@ func TestHistoryOff(t *testing.T) {
 
 // noHistory hides the stub's StateChanges, as an agent without a history.
 type noHistory struct{ Backend }
+
+// "OPTIONS *" is judged like any request: 401 without a token, not Go's
+// built-in 200.
+func TestOptionsStar(t *testing.T) {
+	_, base := newServer(t, &stubBackend{local: sampleNode()}, Options{Token: "full"})
+	addr := strings.TrimPrefix(base, "http://")
+	for _, tc := range []struct {
+		auth string
+		want string
+	}{
+		{"", "HTTP/1.1 401"},
+		{"Authorization: Bearer full\r\n", "HTTP/1.1 404"},
+	} {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "OPTIONS * HTTP/1.1\r\nHost: x\r\n%sConnection: close\r\n\r\n", tc.auth)
+		line, err := bufio.NewReader(conn).ReadString('\n')
+		conn.Close()
+		if err != nil || !strings.HasPrefix(line, tc.want) {
+			t.Errorf("OPTIONS * with %q: %q %v, want %s", tc.auth, line, err, tc.want)
+		}
+	}
+}
+
+// An API without a token refuses to serve on an address that is not
+// loopback, whatever name it was given: "localhost" can resolve to every
+// interface.
+func TestListenChecksTheBoundAddress(t *testing.T) {
+	s, err := New(&stubBackend{}, Options{Listen: "localhost:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.listen = "0.0.0.0:0" // what a hostile /etc/hosts makes of localhost
+	if err := s.Listen(); err == nil || !strings.Contains(err.Error(), "not a loopback address") {
+		_ = s.Close()
+		t.Fatalf("Listen on all interfaces without a token: %v", err)
+	}
+	if s.Addr() != nil {
+		t.Fatal("the refused socket is still open")
+	}
+	for _, tc := range []struct {
+		addr  net.Addr
+		token bool
+		ok    bool
+	}{
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, false, true},
+		{&net.TCPAddr{IP: net.IPv6loopback}, false, true},
+		{&net.TCPAddr{IP: net.IPv4zero}, false, false},
+		{&net.TCPAddr{IP: net.IPv6unspecified}, false, false},
+		{&net.TCPAddr{IP: net.IPv4(10, 1, 2, 3)}, false, false},
+		{&net.TCPAddr{IP: net.IPv4(10, 1, 2, 3)}, true, true},
+	} {
+		if err := checkBound("x", tc.addr, tc.token); (err == nil) != tc.ok {
+			t.Errorf("checkBound(%v, token %v) = %v", tc.addr, tc.token, err)
+		}
+	}
+}

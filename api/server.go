@@ -165,6 +165,21 @@ func IsLoopback(hostport string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// checkBound refuses an API without a token that is bound to an address
+// other than loopback: New judged the listen address by its name, and a
+// name such as "localhost" can resolve to every interface (an /etc/hosts
+// entry), so the address the socket really has is judged again.
+func checkBound(listen string, bound net.Addr, withToken bool) error {
+	if withToken {
+		return nil
+	}
+	tcp, ok := bound.(*net.TCPAddr)
+	if ok && tcp.IP.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("api: listen %s bound to %s, which is not a loopback address, so the API needs a token (token_file)", listen, bound)
+}
+
 // Handler is the API as an http.Handler, auth included, without TLS.
 func (s *Server) Handler() http.Handler { return s.handler }
 
@@ -179,6 +194,10 @@ func (s *Server) Listen() error {
 	ln, err := net.Listen("tcp", s.listen)
 	if err != nil {
 		return fmt.Errorf("api: %w", err)
+	}
+	if err := checkBound(s.listen, ln.Addr(), s.auth.enabled()); err != nil {
+		_ = ln.Close()
+		return err
 	}
 	if s.tls != nil {
 		ln = tls.NewListener(ln, s.tls)
@@ -230,7 +249,10 @@ func (s *Server) Serve(ctx context.Context) error {
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          s.log.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug}),
+		// "OPTIONS *" goes through the API's auth like any request, rather
+		// than Go's built-in 200.
+		DisableGeneralOptionsHandler: true,
+		ErrorLog:                     s.log.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug}),
 	}
 	scheme := "http"
 	if s.tls != nil {

@@ -438,6 +438,8 @@ func TestHistoryParams(t *testing.T) {
 		"limit=0", "limit=-1", "limit=10001", "limit=abc", "limit=1.5",
 		"since=yesterday", "since=-1h", "since=2026-11-31", "since=7d",
 		"nodes=a", "node=a&node=b", "limit=1&limit=2",
+		// Malformed pairs, which url.Values drops without a word.
+		"check=tcp.clo%zzsed", "check=a;x", "limit=1;limit=2", "node=%", "since=%2",
 	} {
 		a := do(t, nil, "GET", base+"/v1/history?"+q, "")
 		var e struct {

@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -223,12 +222,12 @@ func printProbes(w io.Writer, probes []health.Probe, color bool) {
 	counts := map[checks.Status]int{}
 	for _, p := range probes {
 		counts[p.Status]++
-		errText := p.Error
-		if len(errText) > 100 {
-			errText = errText[:97] + "..."
-		}
-		errText = strings.ReplaceAll(errText, "\n", " ")
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Checker, colorStatus(p.Status, color), formatMS(p.DurationMS), errText)
+		// A check's error (an exec's output, an error_message) and a
+		// for_each key come from outside: control characters are replaced,
+		// as status and history do, so that a run cannot retitle or clear
+		// the operator's terminal.
+		errText := truncate(cell(p.Error), 100)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", cell(p.Checker), colorStatus(p.Status, color), formatMS(p.DurationMS), errText)
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(w, "\n%d passing, %d warning, %d critical, %d blocked\n",
@@ -278,7 +277,7 @@ func (p *progress) step(addr string) {
 	}
 	p.mu <- struct{}{}
 	p.n++
-	fmt.Fprintf(p.w, "\r\x1b[K[%d/%d] %s", p.n, p.total, addr)
+	fmt.Fprintf(p.w, "\r\x1b[K[%d/%d] %s", p.n, p.total, cell(addr))
 	<-p.mu
 }
 

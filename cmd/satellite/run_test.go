@@ -680,3 +680,33 @@ func countSinkRows(t *testing.T, path string) int {
 	}
 	return n
 }
+
+// run --once's table replaces the control characters a check's error
+// carries (here an error_message with an OSC retitle and a clear screen),
+// so a run cannot take over the operator's terminal; the JSON keeps the
+// text as it is, escaped.
+func TestRunOnceTableIsTerminalSafe(t *testing.T) {
+	isolate(t)
+	dir := t.TempDir()
+	writeFile(t, dir, "node.hcl", fmt.Sprintf("agent {\n  data_dir = %q\n}\n", t.TempDir()))
+	writeFile(t, dir, "checks.hcl", fmt.Sprintf(`
+check "tcp" "up" {
+  address = %q
+  assert {
+    condition     = result.status == "warning"
+    error_message = "pwned\u001b]0;owned\u0007\u001b[2J\u001b[H done"
+  }
+}
+`, acceptAll(t)))
+	r := satellite(t, "run", "--once", "--no-sinks", dir).want(t, exitFailed)
+	if strings.ContainsAny(r.stdout, "\x1b\x07") {
+		t.Fatalf("the table carries control characters: %q", r.stdout)
+	}
+	if !strings.Contains(r.stdout, "pwned?]0;owned??[2J?[H done") {
+		t.Fatalf("table:\n%s", r.stdout)
+	}
+	j := satellite(t, "run", "--once", "--no-sinks", "--format", "json", dir).want(t, exitFailed)
+	if strings.ContainsAny(j.stdout, "\x1b\x07") || !strings.Contains(j.stdout, `\u001b]0;owned\u0007`) {
+		t.Fatalf("json: %s", j.stdout)
+	}
+}
