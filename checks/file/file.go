@@ -22,6 +22,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/zclconf/go-cty/cty"
+	"golang.org/x/sys/unix"
 
 	"github.com/satellite-hq/satellite/checks"
 	"github.com/satellite-hq/satellite/dsl"
@@ -48,6 +49,9 @@ var Spec = hcldec.ObjectSpec{
 	"max_age":  &hcldec.AttrSpec{Name: "max_age", Type: cty.DynamicPseudoType},
 	"contains": &hcldec.AttrSpec{Name: "contains", Type: cty.String},
 	"exists":   &hcldec.AttrSpec{Name: "exists", Type: cty.Bool},
+	// follow_symlinks = false refuses a path with a symbolic link anywhere
+	// in it, for files in folders that others can write.
+	"follow_symlinks": &hcldec.AttrSpec{Name: "follow_symlinks", Type: cty.Bool},
 }
 
 // ResultAttrs are the extra attributes of `result` for assert.
@@ -75,7 +79,7 @@ func Build(cfg cty.Value, env checks.Env) (checks.Checker, hcl.Diagnostics) {
 		return nil, nil // nothing to check yet (validate --unknown-env)
 	}
 	a := dsl.NewAttrs(cfg, env.Body, env.Block)
-	c := &Checker{wantExists: true}
+	c := &Checker{wantExists: true, follow: true}
 	complete := true
 
 	if p, ok := dsl.Required(a, "path", `the file to check, such as "/etc/kubernetes/kubelet.conf"`, a.String); ok {
@@ -125,6 +129,12 @@ func Build(cfg cty.Value, env checks.Env) (checks.Checker, hcl.Diagnostics) {
 		complete = false
 	}
 
+	if b, ok := a.Bool("follow_symlinks"); ok {
+		c.follow = b
+	} else if a.IsUnknown("follow_symlinks") {
+		complete = false
+	}
+
 	if a.Diags.HasErrors() || !complete {
 		return nil, a.Diags
 	}
@@ -138,7 +148,11 @@ type Checker struct {
 	contains   *regexp.Regexp // nil: content not read
 	mustHave   []byte         // a literal every match of contains holds; nil if none
 	wantExists bool
-	guard      checks.HangGuard
+	// follow is false with follow_symlinks = false: the path is opened with
+	// openat2's RESOLVE_NO_SYMLINKS, so a link planted anywhere in it (by
+	// another user, in /tmp) is refused rather than read through.
+	follow bool
+	guard  checks.HangGuard
 	// probe is (*Checker).look; tests replace it to simulate a hung mount.
 	probe func() finding
 }
@@ -179,7 +193,11 @@ func (c *Checker) Check(ctx context.Context) checks.Result {
 // look does the file system work of a run.
 func (c *Checker) look() finding {
 	var f finding
-	f.info, f.statErr = os.Stat(c.path)
+	if c.follow {
+		f.info, f.statErr = os.Stat(c.path)
+	} else {
+		f.info, f.statErr = statNoFollow(c.path)
+	}
 	if f.statErr != nil || c.contains == nil || !f.info.Mode().IsRegular() {
 		return f
 	}
@@ -202,7 +220,13 @@ var bigBuffers = sync.Pool{New: func() any {
 // against them. O_NONBLOCK keeps the open from hanging should the path have
 // become a FIFO since the stat; the file is checked again once open.
 func (c *Checker) search() (matched, truncated bool, err error) {
-	fh, err := os.OpenFile(c.path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	flags := os.O_RDONLY | syscall.O_NONBLOCK | syscall.O_NOCTTY
+	var fh *os.File
+	if c.follow {
+		fh, err = os.OpenFile(c.path, flags, 0)
+	} else {
+		fh, err = openNoFollow(c.path, flags)
+	}
 	if err != nil {
 		return false, false, err
 	}
@@ -248,6 +272,10 @@ func (c *Checker) judge(f finding, start time.Time) checks.Result {
 				res.Status, res.Error = checks.StatusCritical, c.path+" does not exist"
 			}
 			return res
+		}
+		if errors.Is(f.statErr, syscall.ELOOP) && !c.follow {
+			return checks.Result{Status: checks.StatusCritical, Attrs: map[string]cty.Value{"exists": cty.True},
+				Error: c.path + " has a symbolic link in it, which follow_symlinks = false does not follow"}
 		}
 		return checks.Result{Status: checks.StatusCritical, Error: f.statErr.Error()}
 	}
@@ -385,4 +413,30 @@ func critical(msg string) checks.Result {
 // ctxError says that the run ran out of time, or was canceled.
 func ctxError(ctx context.Context, what string, start time.Time) string {
 	return what + ": " + checks.Interrupted(ctx, start)
+}
+
+// openNoFollow opens path with no symbolic link in any of its components
+// (openat2 with RESOLVE_NO_SYMLINKS, Linux 5.6 and later): a link is
+// ELOOP.
+func openNoFollow(path string, flags int) (*os.File, error) {
+	fd, err := unix.Openat2(unix.AT_FDCWD, path, &unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC), Resolve: unix.RESOLVE_NO_SYMLINKS})
+	if err != nil {
+		if errors.Is(err, unix.ENOSYS) {
+			err = fmt.Errorf("follow_symlinks = false needs Linux 5.6 or later (openat2): %w", err)
+		}
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// statNoFollow is os.Stat of a path that may hold no symbolic link: it
+// opens the path itself (O_PATH: no read access needed, nothing opened that
+// could block) and stats what it opened.
+func statNoFollow(path string) (fs.FileInfo, error) {
+	fh, err := openNoFollow(path, unix.O_PATH)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	return fh.Stat()
 }
