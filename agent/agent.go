@@ -55,8 +55,11 @@ type Agent struct {
 	opts Options
 	log  hclog.Logger
 
-	reloadMu sync.Mutex // one reload at a time
-	stopping bool       // guarded by reloadMu: Run is stopping, reloads are refused
+	reloadMu sync.Mutex // one reload at a time, its compile included
+	applyMu  sync.Mutex // held while a reload applies a plan; guards stopping
+	stopping bool       // Run is stopping: reloads are refused
+	// load is Load; tests replace it to stand for a compile that hangs.
+	load func(paths []string, opts dsl.Options) (*dsl.Config, *engine.Plan, hcl.Diagnostics)
 
 	mu    sync.RWMutex
 	cfg   *dsl.Config
@@ -100,7 +103,7 @@ func New(opts Options) (*Agent, *dsl.Config, hcl.Diagnostics, error) {
 		return nil, cfg, diags, fmt.Errorf("%w: %d error(s)", ErrConfig, countErrors(diags))
 	}
 	a := &Agent{opts: opts, log: opts.Logger, cfg: cfg, plan: plan, sinks: map[string]*sinkWriter{},
-		started: make(chan struct{}), stopped: make(chan struct{})}
+		started: make(chan struct{}), stopped: make(chan struct{}), load: Load}
 	a.pubCfg.Store(cfg)
 	return a, cfg, diags, nil
 }
@@ -204,9 +207,11 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		// The mesh ends before it is stopped only on an error (its ports).
 		runErr = fmt.Errorf("mesh: %w", err)
 	}
-	a.reloadMu.Lock()
-	a.stopping = true // no reload from now on (SIGHUP); waits for one in flight
-	a.reloadMu.Unlock()
+	// No reload from now on (SIGHUP, the API); this waits for a reload
+	// that is applying a plan, never for one that is still compiling.
+	a.applyMu.Lock()
+	a.stopping = true
+	a.applyMu.Unlock()
 	a.log.Info("stopping: the API, then runs in flight, the mesh, the bus, the sinks and the history")
 	p.stop()
 	a.log.Info("stopped")

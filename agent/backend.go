@@ -57,13 +57,17 @@ func (a *Agent) Reload(ctx context.Context) (string, []dsl.JSONDiagnostic, error
 }
 
 func (a *Agent) reload(ctx context.Context) (string, hcl.Diagnostics, error) {
+	// One reload at a time. The compile holds only reloadMu, which Run
+	// never takes: a compile that takes long (or hangs) cannot keep the
+	// agent from stopping. The apply below holds applyMu, which Run takes
+	// to set stopping, so a stop waits for an apply under way only.
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
-	if a.stopping {
-		return "", nil, errors.New("the agent is stopping")
+	if a.isStopping() {
+		return "", nil, errStopping
 	}
 	old, oldPlan := a.config()
-	cfg, plan, diags := Load(a.opts.Paths, a.opts.Load)
+	cfg, plan, diags := a.load(a.opts.Paths, a.opts.Load)
 	if diags.HasErrors() || plan == nil {
 		a.log.Error("reload refused: the config is invalid; the previous one keeps running", "errors", countErrors(diags), "config_hash", oldPlan.Hash)
 		for _, d := range diags {
@@ -77,6 +81,12 @@ func (a *Agent) reload(ctx context.Context) (string, hcl.Diagnostics, error) {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Restart needed",
 			Detail: change + " changed; the agent keeps the old value until it is restarted."})
 		a.log.Warn("restart needed to apply a change", "what", change)
+	}
+	a.applyMu.Lock()
+	defer a.applyMu.Unlock()
+	if a.stopping {
+		a.log.Warn("reload compiled, not applied: the agent is stopping", "config_hash", plan.Hash)
+		return oldPlan.Hash, diags, errStopping
 	}
 	// Keep what cannot change without a restart.
 	cfg.Mesh, cfg.Agent.DataDir, cfg.Agent.History, cfg.API = old.Mesh, old.Agent.DataDir, old.Agent.History, old.API
@@ -95,6 +105,15 @@ func (a *Agent) reload(ctx context.Context) (string, hcl.Diagnostics, error) {
 	}
 	a.log.Info("reloaded", "config_hash", plan.Hash, "checks", len(plan.Running()), "sinks", len(plan.Sinks))
 	return plan.Hash, diags, nil
+}
+
+// errStopping refuses a reload once Run is stopping.
+var errStopping = errors.New("the agent is stopping")
+
+func (a *Agent) isStopping() bool {
+	a.applyMu.Lock()
+	defer a.applyMu.Unlock()
+	return a.stopping
 }
 
 func restartNeeded(old, cfg *dsl.Config) []string {

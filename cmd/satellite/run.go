@@ -129,13 +129,23 @@ func runAgent(cmd *cobra.Command, f *runFlags, paths []string, log hclog.Logger)
 	}()
 	err = a.Run(ctx)
 	stop()
-	<-reloadDone
+	// A SIGHUP reload still compiling (the agent refuses to apply it now)
+	// does not hold up the exit for long.
+	select {
+	case <-reloadDone:
+	case <-time.After(reloadExitWait):
+		log.Warn("exiting with a reload still compiling; it was not applied")
+	}
 	if err != nil {
 		log.Error("the agent failed", "error", err)
 		return exitError{exitFailed}
 	}
 	return nil
 }
+
+// reloadExitWait bounds the wait, at exit, for a SIGHUP reload that is
+// still compiling.
+const reloadExitWait = 2 * time.Second
 
 func runOnce(cmd *cobra.Command, f *runFlags, paths []string, log hclog.Logger) error {
 	opts, err := f.loadOptions()
