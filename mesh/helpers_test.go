@@ -160,6 +160,14 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// hasDigest reports whether m stores a digest of name.
+func hasDigest(m *Mesh, name string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.digests[name]
+	return ok
+}
+
 // kill stops serf without leaving, as a crash would; Run returns when its
 // ctx is cancelled afterwards.
 func (m *Mesh) kill() {

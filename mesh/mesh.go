@@ -42,6 +42,9 @@ type Mesh struct {
 
 	notify chan struct{}
 	client *http.Client
+	stats  counters
+	// malformedWarn rate-limits the warnings about malformed digests.
+	malformedWarn *limitedWarn
 
 	mu      sync.Mutex
 	serf    *serf.Serf
@@ -49,7 +52,9 @@ type Mesh struct {
 	seq     uint64
 	digests map[string]received
 	full    map[string]fetched
-	// hashes is the config hash each member last announced in its tags.
+	// hashes is the config hash each member last announced in its tags;
+	// its keys are the members as the member events have told them (a
+	// member is forgotten when reaped).
 	hashes  map[string]string
 	running bool
 	// onDigest, set by benchmarks before Run, sees every newer digest stored.
@@ -78,6 +83,7 @@ func New(cfg Config) (*Mesh, error) {
 	}
 	return &Mesh{
 		cfg: cfg, log: cfg.Logger.Named("mesh"),
+		malformedWarn: newLimitedWarn(warnInterval),
 		// A boot ID from the clock orders a restarted node's digests after
 		// its previous life's, without state on disk.
 		boot:    uint64(time.Now().UnixNano()),
@@ -311,10 +317,16 @@ func (m *Mesh) getSerf() *serf.Serf {
 
 // eventLoop is the one consumer of serf's events.
 func (m *Mesh) eventLoop(ctx context.Context, events <-chan serf.Event) {
+	// The rate-limited warning reports its last count even when nothing
+	// more comes.
+	flush := time.NewTicker(warnInterval)
+	defer flush.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-flush.C:
+			m.malformedWarn.flush()
 		case e := <-events:
 			switch ev := e.(type) {
 			case serf.MemberEvent:
@@ -404,13 +416,26 @@ func (m *Mesh) userEvent(ev serf.UserEvent) {
 	d, err := decodeDigest(ev.Payload)
 	if err != nil {
 		if errors.Is(err, errNewerFormat) {
+			m.stats.Newer.Add(1)
 			m.log.Debug("ignoring digest", "error", err)
-		} else {
-			m.log.Warn("bad digest", "error", err)
+			return
 		}
+		// Any member can send these: one warning per warnInterval.
+		m.stats.Malformed.Add(1)
+		m.malformedWarn.note(func(n uint64) {
+			m.log.Warn("malformed digests", "count", n, "last_error", err)
+		})
 		return
 	}
 	if d.Node == m.cfg.NodeName {
+		return
+	}
+	if !m.isMember(d.Node) {
+		// Stored, a digest for a name that is no member would stay until
+		// a reap that never comes: only members' digests are kept, so the
+		// digests are bounded by serf's member list (and a left or failed
+		// member's digest goes when serf reaps it).
+		m.stats.NotAMember.Add(1)
 		return
 	}
 	now := time.Now()
@@ -429,6 +454,29 @@ func (m *Mesh) userEvent(ev serf.UserEvent) {
 		m.emit(&events.Event{Kind: events.NodeStatus, Time: now, Node: d.Node, From: string(old.d.Status), To: string(d.Status),
 			Detail: fmt.Sprintf("node %s %s -> %s", d.Node, old.d.Status, d.Status)})
 	}
+}
+
+// isMember reports whether name is in serf's member list (alive, failed,
+// leaving or left; not reaped). The member events' names answer first; a
+// name they have not told yet (member events are coalesced, digests are
+// not) is looked up in serf's own list.
+func (m *Mesh) isMember(name string) bool {
+	m.mu.Lock()
+	_, known := m.hashes[name]
+	s := m.serf
+	m.mu.Unlock()
+	if known {
+		return true
+	}
+	if s == nil {
+		return false
+	}
+	for _, mem := range s.Members() {
+		if mem.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // clockQuery is the serf query that clock checks send.
