@@ -24,11 +24,12 @@ func mustKey(t *testing.T) (string, []byte) {
 	return s, k
 }
 
-func peerGet(t *testing.T, ip, token string) int {
+// peerGet asks a peer endpoint with an Authorization header ("" for none).
+func peerGet(t *testing.T, ip, auth string) int {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, "http://"+ip+":7947"+PeerPath, nil)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -36,6 +37,16 @@ func peerGet(t *testing.T, ip, token string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// tokenFor is a fresh token for a GET of node's status.
+func tokenFor(t *testing.T, key []byte, node string) string {
+	t.Helper()
+	tok, err := PeerToken(key, http.MethodGet, PeerPath, node, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
 
 func TestEncryption(t *testing.T) {
@@ -57,14 +68,15 @@ func TestEncryption(t *testing.T) {
 		t.Fatalf("cluster with outsiders around: %s %q", cs.Status, cs.Summary)
 	}
 
-	// The peer endpoint wants the token derived from the key.
+	// The peer endpoint wants a token made with the key (token_test.go
+	// tests the tokens themselves).
 	if got := peerGet(t, addr(4, 2), ""); got != http.StatusUnauthorized {
 		t.Fatalf("no token: %d", got)
 	}
-	if got := peerGet(t, addr(4, 2), PeerToken(wrong)); got != http.StatusUnauthorized {
+	if got := peerGet(t, addr(4, 2), tokenFor(t, wrong, "b")); got != http.StatusUnauthorized {
 		t.Fatalf("wrong key's token: %d", got)
 	}
-	if got := peerGet(t, addr(4, 2), PeerToken(k1)); got != http.StatusOK {
+	if got := peerGet(t, addr(4, 2), tokenFor(t, k1, "b")); got != http.StatusOK {
 		t.Fatalf("right token: %d", got)
 	}
 
@@ -83,10 +95,10 @@ func TestEncryption(t *testing.T) {
 	if err != nil || n != 2 || len(keys) != 1 || keys[k2s] != 2 {
 		t.Fatalf("after rotation: %v members %d err %v", keys, n, err)
 	}
-	if got := peerGet(t, addr(4, 2), PeerToken(k1)); got != http.StatusUnauthorized {
+	if got := peerGet(t, addr(4, 2), tokenFor(t, k1, "b")); got != http.StatusUnauthorized {
 		t.Fatalf("old key's token after rotation: %d", got)
 	}
-	if got := peerGet(t, addr(4, 2), PeerToken(k2)); got != http.StatusOK {
+	if got := peerGet(t, addr(4, 2), tokenFor(t, k2, "b")); got != http.StatusOK {
 		t.Fatalf("new key's token: %d", got)
 	}
 	if cs := a.m.ClusterView(ctx); cs.Status != "healthy" || len(cs.Nodes) != 2 {

@@ -1,12 +1,8 @@
 package mesh
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"strings"
@@ -49,27 +45,4 @@ func ReadKeyFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("gossip key file %s: %w", path, err)
 	}
 	return k, nil
-}
-
-// peerTokenLabel makes the peer token useless for anything but the peer
-// endpoint, and lets a future scheme change the label.
-const peerTokenLabel = "satellite peer endpoint v1"
-
-// PeerToken is the bearer token of the peer endpoint for a gossip key:
-// HMAC-SHA256 of a fixed label, hex. Whoever holds the gossip key may read
-// peer status; the key itself never travels.
-func PeerToken(key []byte) string {
-	h := hmac.New(sha256.New, key)
-	h.Write([]byte(peerTokenLabel))
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-// tokenMatches reports whether tok derives from any key in keys, in
-// constant time per key so that a guess learns nothing from timing.
-func tokenMatches(tok string, keys [][]byte) bool {
-	ok := 0
-	for _, k := range keys {
-		ok |= subtle.ConstantTimeCompare([]byte(tok), []byte(PeerToken(k)))
-	}
-	return ok == 1
 }

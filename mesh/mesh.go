@@ -42,9 +42,10 @@ type Mesh struct {
 
 	notify chan struct{}
 	client *http.Client
+	nonces *nonceCache
 	stats  counters
-	// malformedWarn rate-limits the warnings about malformed digests.
-	malformedWarn *limitedWarn
+	// The warnings a peer can cause at will, rate-limited.
+	malformedWarn, peerWarn, serverWarn *limitedWarn
 
 	mu      sync.Mutex
 	serf    *serf.Serf
@@ -83,7 +84,10 @@ func New(cfg Config) (*Mesh, error) {
 	}
 	return &Mesh{
 		cfg: cfg, log: cfg.Logger.Named("mesh"),
+		nonces:        newNonceCache(maxSeenNonces),
 		malformedWarn: newLimitedWarn(warnInterval),
+		peerWarn:      newLimitedWarn(warnInterval),
+		serverWarn:    newLimitedWarn(warnInterval),
 		// A boot ID from the clock orders a restarted node's digests after
 		// its previous life's, without state on disk.
 		boot:    uint64(time.Now().UnixNano()),
@@ -317,7 +321,7 @@ func (m *Mesh) getSerf() *serf.Serf {
 
 // eventLoop is the one consumer of serf's events.
 func (m *Mesh) eventLoop(ctx context.Context, events <-chan serf.Event) {
-	// The rate-limited warning reports its last count even when nothing
+	// The rate-limited warnings report their last counts even when nothing
 	// more comes.
 	flush := time.NewTicker(warnInterval)
 	defer flush.Stop()
@@ -327,6 +331,8 @@ func (m *Mesh) eventLoop(ctx context.Context, events <-chan serf.Event) {
 			return
 		case <-flush.C:
 			m.malformedWarn.flush()
+			m.peerWarn.flush()
+			m.serverWarn.flush()
 		case e := <-events:
 			switch ev := e.(type) {
 			case serf.MemberEvent:

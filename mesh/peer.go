@@ -3,12 +3,13 @@ package mesh
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/satellite-hq/satellite/health"
@@ -31,7 +32,9 @@ func (m *Mesh) peerServer() *http.Server {
 		WriteTimeout:      10 * time.Second,
 		IdleTimeout:       90 * time.Second,
 		MaxHeaderBytes:    8 << 10,
-		ErrorLog:          m.cfg.Logger.Named("peer").StandardLogger(nil),
+		ErrorLog: log.New(limitedWriter{l: m.serverWarn, log: func(n uint64, line string) {
+			m.log.Warn("peer endpoint", "error", line, "count", n)
+		}}, "", 0),
 	}
 }
 
@@ -42,9 +45,14 @@ func (m *Mesh) servePeer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if keys := m.keys(); keys != nil {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || !tokenMatches(tok, keys) {
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
+		if err := m.authorizePeer(r, keys, time.Now()); err != nil {
+			m.refusedPeer(r, err)
+			if errors.Is(err, errNonceCacheFull) {
+				w.Header().Set("Retry-After", "1")
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+			http.Error(w, "unauthorized: "+err.Error(), http.StatusUnauthorized)
 			return
 		}
 	}
@@ -53,6 +61,24 @@ func (m *Mesh) servePeer(w http.ResponseWriter, r *http.Request) {
 	if err := json.NewEncoder(w).Encode(ns); err != nil {
 		m.log.Debug("writing peer status", "error", err)
 	}
+}
+
+// authorizePeer checks a request's peer token and spends its nonce.
+func (m *Mesh) authorizePeer(r *http.Request, keys [][]byte, now time.Time) error {
+	nonce, forgetAt, err := checkPeerToken(r.Header.Get("Authorization"), r.Method, r.URL.Path, m.cfg.NodeName, now, keys)
+	if err != nil {
+		return err
+	}
+	return m.nonces.use(nonce, forgetAt, now)
+}
+
+// refusedPeer counts a refused peer request and logs it at most once per
+// warnInterval (a scanner must not flood the log).
+func (m *Mesh) refusedPeer(r *http.Request, err error) {
+	m.stats.PeerRefused.Add(1)
+	m.peerWarn.note(func(n uint64) {
+		m.log.Warn("refused peer endpoint requests", "count", n, "last_from", r.RemoteAddr, "last_reason", err)
+	})
 }
 
 // local is this node's status with the mesh's own fields filled in.
@@ -83,17 +109,9 @@ func (m *Mesh) keys() [][]byte {
 	return m.keyring.GetKeys()
 }
 
-// token is the bearer token for peers: derived from the primary key, which
-// every member has once `keyring use` has run.
-func (m *Mesh) token() string {
-	if m.keyring == nil {
-		return ""
-	}
-	return PeerToken(m.keyring.GetPrimaryKey())
-}
-
-// fetchPeer reads a member's full status from its peer endpoint.
-func (m *Mesh) fetchPeer(ctx context.Context, host string, port int) (health.Node, error) {
+// fetchPeer reads a member's full status from its peer endpoint, with a
+// token bound to the request when the mesh is encrypted.
+func (m *Mesh) fetchPeer(ctx context.Context, name, host string, port int) (health.Node, error) {
 	var ns health.Node
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.PeerTimeout)
 	defer cancel()
@@ -102,8 +120,13 @@ func (m *Mesh) fetchPeer(ctx context.Context, host string, port int) (health.Nod
 	if err != nil {
 		return ns, fmt.Errorf("peer request: %w", err)
 	}
-	if tok := m.token(); tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
+	if m.keyring != nil {
+		// The primary key: every member has it once `keyring use` has run.
+		tok, err := PeerToken(m.keyring.GetPrimaryKey(), req.Method, PeerPath, name, time.Now())
+		if err != nil {
+			return ns, err
+		}
+		req.Header.Set("Authorization", tok)
 	}
 	resp, err := m.client.Do(req)
 	if err != nil {

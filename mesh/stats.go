@@ -1,6 +1,7 @@
 package mesh
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,6 +12,13 @@ type Stats struct {
 	// DigestsDropped counts received digests not stored, by reason:
 	// "malformed", "newer format", "not a member".
 	DigestsDropped map[string]uint64
+	// PeerRefused counts peer endpoint requests refused for their token
+	// (missing, malformed, expired, wrong key or request, replayed, or the
+	// replay cache full). TLS handshakes refused are not counted here:
+	// they never become requests.
+	PeerRefused uint64
+	// SeenNonces is the replay cache's size now.
+	SeenNonces int
 }
 
 // Reasons a digest is dropped (Stats.DigestsDropped).
@@ -21,11 +29,11 @@ const (
 )
 
 // warnInterval is the least time between two warnings of one kind that a
-// peer could cause at will (malformed digests).
+// peer could cause at will (malformed digests, refused peer requests).
 const warnInterval = 10 * time.Second
 
 type counters struct {
-	Malformed, Newer, NotAMember atomic.Uint64
+	Malformed, Newer, NotAMember, PeerRefused atomic.Uint64
 }
 
 // Stats returns the mesh's counters.
@@ -36,6 +44,8 @@ func (m *Mesh) Stats() Stats {
 			dropNewer:      m.stats.Newer.Load(),
 			dropNotAMember: m.stats.NotAMember.Load(),
 		},
+		PeerRefused: m.stats.PeerRefused.Load(),
+		SeenNonces:  m.nonces.len(),
 	}
 }
 
@@ -85,4 +95,17 @@ func (l *limitedWarn) flush() {
 	l.pending, l.last, l.emit = 0, l.now(), nil
 	l.mu.Unlock()
 	warn(n)
+}
+
+// limitedWriter is the peer server's error log (TLS handshake errors from
+// scanners, for one): one line per interval, with the count.
+type limitedWriter struct {
+	l   *limitedWarn
+	log func(n uint64, line string)
+}
+
+func (w limitedWriter) Write(p []byte) (int, error) {
+	line := strings.TrimSpace(string(p))
+	w.l.note(func(n uint64) { w.log(n, line) })
+	return len(p), nil
 }

@@ -96,7 +96,7 @@ func (m *Mesh) nodeOf(ctx context.Context, mem serf.Member, ms health.Member, no
 	tags, _ := ParseTags(mem.Tags)
 	var fetchErr error
 	if tags.PeerPort > 0 && (mem.Status == serf.StatusAlive || mem.Status == serf.StatusLeaving) {
-		ns, err := m.fetchPeer(ctx, mem.Addr.String(), tags.PeerPort)
+		ns, err := m.fetchPeer(ctx, mem.Name, mem.Addr.String(), tags.PeerPort)
 		if err == nil {
 			ns.Name, ns.MemberStatus, ns.Stale = mem.Name, &ms, false
 			m.mu.Lock()
