@@ -41,6 +41,10 @@ func (a *Agent) newMesh(cfg *dsl.Config, plan *engine.Plan, apiAddr string) (*me
 		Local: a.LocalStatus, Health: a.health, OnEvent: a.publishCluster,
 		Logger: a.log.Named("mesh"),
 	}
+	if t := mc.TLS; t != nil {
+		// dsl has resolved the paths against the declaring file.
+		conf.TLS = &mesh.TLSFiles{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile}
+	}
 	if a.opts.MeshTune != nil {
 		a.opts.MeshTune(&conf)
 	}

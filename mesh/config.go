@@ -62,6 +62,10 @@ type Config struct {
 	// EncryptKey is the gossip key (16, 24 or 32 bytes); nil leaves the
 	// mesh open, which the mesh logs as a warning at start.
 	EncryptKey []byte
+	// TLS, when set, serves the peer endpoint over mutual TLS and reads
+	// peers' endpoints over it (TLSFiles says what the certificates must
+	// hold). The files are read once, by New.
+	TLS *TLSFiles
 	// DataDir holds DataDir/mesh/serf.snapshot and DataDir/mesh/keyring.json.
 	DataDir string
 

@@ -42,6 +42,7 @@ type Mesh struct {
 
 	notify chan struct{}
 	client *http.Client
+	tls    *peerTLS // nil without TLS
 	nonces *nonceCache
 	stats  counters
 	// The warnings a peer can cause at will, rate-limited.
@@ -75,15 +76,27 @@ func New(cfg Config) (*Mesh, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	var pt *peerTLS
+	if cfg.TLS != nil {
+		var err error
+		if pt, err = loadPeerTLS(*cfg.TLS, cfg.NodeName); err != nil {
+			return nil, err
+		}
+	}
+	dialer := &net.Dialer{Timeout: cfg.PeerTimeout}
 	tr := &http.Transport{
-		DialContext:           (&net.Dialer{Timeout: cfg.PeerTimeout}).DialContext,
+		DialContext:           dialer.DialContext,
 		MaxIdleConnsPerHost:   2,
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: cfg.PeerTimeout,
 		Proxy:                 nil, // peers are reached directly, never through an environment proxy
 	}
+	if pt != nil {
+		tr.DialTLSContext = pt.dialTLS(dialer)
+	}
 	return &Mesh{
 		cfg: cfg, log: cfg.Logger.Named("mesh"),
+		tls:           pt,
 		nonces:        newNonceCache(maxSeenNonces),
 		malformedWarn: newLimitedWarn(warnInterval),
 		peerWarn:      newLimitedWarn(warnInterval),
@@ -183,7 +196,11 @@ func (m *Mesh) serfConfig(events chan<- serf.Event) (*serf.Config, error) {
 			conf.KeyringFile = filepath.Join(m.dir(), "keyring.json")
 		}
 	} else {
-		m.log.Warn("the mesh is not encrypted: anyone who can reach the gossip port can join, and the peer endpoint needs no token; set mesh.encrypt_key_file")
+		endpoint := "the peer endpoint needs no token"
+		if m.tls != nil {
+			endpoint = "the peer endpoint needs only a certificate from mesh.tls.ca_file"
+		}
+		m.log.Warn("the mesh is not encrypted: anyone who can reach the gossip port can join, and " + endpoint + "; set mesh.encrypt_key_file")
 	}
 	if m.cfg.Tune != nil {
 		m.cfg.Tune(ml)
@@ -253,7 +270,7 @@ func (m *Mesh) Run(ctx context.Context) error {
 	m.mu.Lock()
 	m.serf = s
 	m.mu.Unlock()
-	m.log.Info("mesh started", "node", m.cfg.NodeName, "bind", m.cfg.Bind, "encrypted", s.EncryptionEnabled(), "peer_port", m.cfg.PeerPort)
+	m.log.Info("mesh started", "node", m.cfg.NodeName, "bind", m.cfg.Bind, "encrypted", s.EncryptionEnabled(), "peer_port", m.cfg.PeerPort, "peer_tls", m.tls != nil)
 
 	if len(m.cfg.Join) > 0 {
 		// Not fatal: the node still works alone, and retry_join (if any) keeps trying.
@@ -274,7 +291,12 @@ func (m *Mesh) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			serve := func() error { return srv.Serve(ln) }
+			if m.tls != nil {
+				// The certificate is in srv.TLSConfig.
+				serve = func() error { return srv.ServeTLS(ln, "", "") }
+			}
+			if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				m.log.Error("peer endpoint stopped", "error", err)
 			}
 		}()

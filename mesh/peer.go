@@ -2,6 +2,7 @@ package mesh
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,7 +26,12 @@ const maxPeerBody = 8 << 20
 func (m *Mesh) peerServer() *http.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc(PeerPath, m.servePeer)
+	var tc *tls.Config
+	if m.tls != nil {
+		tc = m.tls.server
+	}
 	return &http.Server{
+		TLSConfig:         tc,
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
@@ -109,13 +115,19 @@ func (m *Mesh) keys() [][]byte {
 	return m.keyring.GetKeys()
 }
 
-// fetchPeer reads a member's full status from its peer endpoint, with a
-// token bound to the request when the mesh is encrypted.
+// fetchPeer reads a member's full status from its peer endpoint: over
+// mutual TLS when configured (the server must prove it is member name),
+// with a token bound to the request when the mesh is encrypted.
 func (m *Mesh) fetchPeer(ctx context.Context, name, host string, port int) (health.Node, error) {
 	var ns health.Node
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.PeerTimeout)
 	defer cancel()
-	u := "http://" + net.JoinHostPort(host, strconv.Itoa(port)) + PeerPath
+	scheme := "http://"
+	if m.tls != nil {
+		scheme = "https://"
+		ctx = context.WithValue(ctx, peerNameKey{}, name)
+	}
+	u := scheme + net.JoinHostPort(host, strconv.Itoa(port)) + PeerPath
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return ns, fmt.Errorf("peer request: %w", err)
@@ -133,6 +145,17 @@ func (m *Mesh) fetchPeer(ctx context.Context, name, host string, port int) (heal
 		return ns, fmt.Errorf("peer endpoint: %w", err)
 	}
 	defer resp.Body.Close()
+	if m.tls != nil {
+		// A kept-alive connection was verified for the member asked when it
+		// was opened; another member advertising the same address must not
+		// get that member's answer.
+		if resp.TLS == nil {
+			return ns, fmt.Errorf("peer endpoint %s: not TLS", u)
+		}
+		if err := m.tls.verifyServer(*resp.TLS, name); err != nil {
+			return ns, fmt.Errorf("peer endpoint %s: %w", u, err)
+		}
+	}
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 		return ns, fmt.Errorf("peer endpoint %s: %s", u, resp.Status)
