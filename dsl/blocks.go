@@ -71,18 +71,22 @@ func (l *loader) agent() {
 	a.Tags = map[string]string{}
 	fb, ok := l.first("agent")
 	ctx := &hcl.EvalContext{
-		Variables: map[string]cty.Value{"var": cty.ObjectVal(l.cfg.vars)},
+		Variables: map[string]cty.Value{"var": l.varsObject()},
 		Functions: l.cfg.fe.functions(fb.dir),
 	}
 	var at *Attrs
 	if ok {
 		a.DeclRange = fb.block.DefRange
-		at = l.decodeBlock(fb, agentSpec, ctx)
+		// limits {} was read first (readLimits); the rest is decoded here.
+		_, rest, _ := fb.block.Body.PartialContent(agentLimitsSchema)
+		at = l.decodeBlock(fileBlock{block: &hcl.Block{Type: fb.block.Type, Body: rest, DefRange: fb.block.DefRange}, dir: fb.dir}, agentSpec, ctx)
 	}
 	if at == nil {
 		at = NewAttrs(cty.NullVal(cty.DynamicPseudoType), nil, hcl.Range{})
 	}
-	if at.IsSet("name") {
+	if at.IsSet("name") && at.attr("name").RefuseSensitive("the agent name is the node's name in the mesh, in metrics and in every result") {
+		a.Name = ""
+	} else if at.IsSet("name") {
 		if s, ok := at.String("name"); ok {
 			if s == "" {
 				at.Errorf("name", "Invalid agent name", "The agent name must not be empty.")
@@ -103,7 +107,9 @@ func (l *loader) agent() {
 		}
 		a.DataDir = s
 	}
-	if m, ok := at.StringMap("tags"); ok {
+	if at.attr("tags").RefuseSensitive("agent tags are gossiped to every peer of the mesh and shown by `satellite members`") {
+		// refused
+	} else if m, ok := at.StringMap("tags"); ok {
 		a.Tags = m
 	}
 	a.TagsRange = at.Range("tags")

@@ -35,6 +35,9 @@ type Config struct {
 	Node Node
 	// Hash is the config hash: shared blocks and variable values only.
 	Hash string
+	// Limits are the limits the config was loaded with: the defaults, then
+	// agent { limits {} }, then Options.Limits.
+	Limits Limits
 
 	vars    map[string]cty.Value
 	locals  map[string]cty.Value
@@ -42,6 +45,7 @@ type Config struct {
 	fe      *funcEnv
 	base    *hcl.EvalContext
 	logger  hclog.Logger
+	budget  *budget
 }
 
 // RawBlock is a check, sink or defaults block whose body a registry decodes.

@@ -39,13 +39,13 @@ func WriteDiagnostics(w io.Writer, diags hcl.Diagnostics, files map[string]*hcl.
 		if d.Subject != nil && d.Subject.Filename != "" {
 			loc = fmt.Sprintf("%s:%d:%d: ", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)
 		}
-		fmt.Fprintf(bw, "%s%s%s%s: %s%s%s\n", p.bold, loc, c, sev, p.bold, Redact(d.Summary, secrets), p.reset)
+		fmt.Fprintf(bw, "%s%s%s%s: %s%s%s\n", p.bold, visible(loc), c, sev, p.bold, visible(Redact(d.Summary, secrets)), p.reset)
 		if d.Subject != nil {
 			writeSnippet(bw, d.Subject, d.Context, files, p, secrets)
 		}
 		if d.Detail != "" {
 			for _, line := range strings.Split(Redact(d.Detail, secrets), "\n") {
-				fmt.Fprintf(bw, "  %s\n", line)
+				fmt.Fprintf(bw, "  %s\n", visible(line))
 			}
 		}
 	}
@@ -73,6 +73,7 @@ func writeSnippet(w *bufio.Writer, subj, ctxRng *hcl.Range, files map[string]*hc
 	for n := first; n <= last; n++ {
 		text := strings.TrimRight(string(lines[n-1]), "\r")
 		text = strings.ReplaceAll(text, "\t", " ")
+		text = visible(text)
 		fmt.Fprintf(w, "  %s%*d │%s %s\n", p.dim, width, n, p.reset, Redact(text, secrets))
 		// Underline the part of this line inside the subject.
 		if n < subj.Start.Line || n > subj.End.Line {
@@ -90,6 +91,28 @@ func writeSnippet(w *bufio.Writer, subj, ctxRng *hcl.Range, files map[string]*hc
 		}
 		fmt.Fprintf(w, "  %*s │ %s%s%s%s\n", width, "", strings.Repeat(" ", max(0, startCol-1)), p.err, strings.Repeat("^", endCol-startCol), p.reset)
 	}
+}
+
+// visible replaces control characters (an escape sequence in a config
+// could drive the terminal that prints it) with U+FFFD, one column each as
+// the characters they replace, so the underline stays aligned.
+func visible(s string) string {
+	clean := true
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return '\uFFFD'
+		}
+		return r
+	}, s)
 }
 
 // JSONPos is a position in a JSON diagnostic.

@@ -2,8 +2,6 @@ package dsl
 
 import (
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -20,6 +18,9 @@ type funcEnv struct {
 	hostname   func() (string, error)
 	readFile   func(string) ([]byte, error)
 	unknownEnv bool
+	// budget bounds every call; base caches the wrapped functions but file.
+	budget *budget
+	base   map[string]function.Function
 }
 
 // maxFileFunc bounds what file() reads, so a config pointing at a huge file
@@ -29,6 +30,46 @@ const maxFileFunc = 4 << 20
 // Functions returns the functions available in expressions. baseDir is the
 // folder of the file being evaluated: file() paths are relative to it.
 func (fe *funcEnv) functions(baseDir string) map[string]function.Function {
+	if fe.base == nil {
+		fe.base = fe.wrapped()
+	}
+	fns := make(map[string]function.Function, len(fe.base)+1)
+	for k, f := range fe.base {
+		fns[k] = f
+	}
+	fns["file"] = fe.fileFunc(baseDir)
+	return fns
+}
+
+// wrapped returns every function but file(), each bounded by the budget,
+// with the instrumentation's own functions.
+func (fe *funcEnv) wrapped() map[string]function.Function {
+	fns := fe.rawFunctions()
+	if fe.budget == nil {
+		return fns
+	}
+	for name, f := range fns {
+		switch name {
+		case "try", "can":
+			// Their arguments are expressions, evaluated by the function's
+			// type check; what they evaluate is bounded where it is.
+			continue
+		}
+		switch name {
+		case "tostring", "tonumber", "tobool", "tolist", "toset", "tomap",
+			"setunion", "setintersection", "setsubtract", "distinct":
+			fns[name] = fe.budget.wrapFuncMeasuring(f, nil, true)
+		default:
+			fns[name] = fe.budget.wrapFunc(f, fe.budget.precheck(name))
+		}
+	}
+	for name, f := range fe.budget.instrumentFuncs() {
+		fns[name] = f
+	}
+	return fns
+}
+
+func (fe *funcEnv) rawFunctions() map[string]function.Function {
 	fns := map[string]function.Function{
 		"abs":             stdlib.AbsoluteFunc,
 		"ceil":            stdlib.CeilFunc,
@@ -99,7 +140,6 @@ func (fe *funcEnv) functions(baseDir string) map[string]function.Function {
 		"duration":        durationFunc,
 		"env":             fe.envFunc(),
 		"hostname":        fe.hostnameFunc(),
-		"file":            fe.fileFunc(baseDir),
 	}
 	return fns
 }
@@ -116,9 +156,65 @@ func makeToFunc(want cty.Type) function.Function {
 			return cty.DynamicPseudoType, nil
 		},
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-			return convert.Convert(args[0], want)
+			return convert.Convert(args[0], concreteTarget(args[0], want))
 		},
 	})
+}
+
+// concreteTarget gives a conversion to a collection of any element type a
+// concrete element type when every element of v has the same one: cty then
+// converts element by element, where it would otherwise unify the element
+// types, which takes time quadratic in the number of elements (toset of
+// 100,000 strings took minutes).
+func concreteTarget(v cty.Value, want cty.Type) cty.Type {
+	if !want.IsCollectionType() || want.ElementType() != cty.DynamicPseudoType {
+		return want
+	}
+	ty := v.Type()
+	var elem cty.Type
+	switch {
+	case ty.IsTupleType():
+		types := ty.TupleElementTypes()
+		if len(types) == 0 {
+			return want
+		}
+		elem = types[0]
+		for _, t := range types[1:] {
+			if !t.Equals(elem) {
+				return want
+			}
+		}
+	case ty.IsObjectType():
+		first := true
+		for _, t := range ty.AttributeTypes() {
+			if first {
+				elem, first = t, false
+			} else if !t.Equals(elem) {
+				return want
+			}
+		}
+		if first {
+			return want
+		}
+	case ty.IsCollectionType():
+		elem = ty.ElementType()
+	default:
+		return want
+	}
+	if elem == cty.DynamicPseudoType || !elem.IsPrimitiveType() {
+		// Nested element types may still need unifying among themselves.
+		return want
+	}
+	seq := ty.IsTupleType() || ty.IsListType() || ty.IsSetType()
+	switch {
+	case want.IsSetType() && seq:
+		return cty.Set(elem)
+	case want.IsListType() && seq:
+		return cty.List(elem)
+	case want.IsMapType() && (ty.IsObjectType() || ty.IsMapType()):
+		return cty.Map(elem)
+	}
+	return want
 }
 
 // lengthFunc is length() for collections and, as in Terraform, strings.
@@ -190,6 +286,14 @@ func (fe *funcEnv) hostnameFunc() function.Function {
 }
 
 func (fe *funcEnv) fileFunc(baseDir string) function.Function {
+	f := fe.rawFileFunc(baseDir)
+	if fe.budget != nil {
+		f = fe.budget.wrapFunc(f, nil)
+	}
+	return f
+}
+
+func (fe *funcEnv) rawFileFunc(baseDir string) function.Function {
 	return function.New(&function.Spec{
 		Description: "Reads a file, relative to the folder of the config file.",
 		Params:      []function.Parameter{{Name: "path", Type: cty.String}},
@@ -211,28 +315,8 @@ func (fe *funcEnv) fileFunc(baseDir string) function.Function {
 	})
 }
 
-// readFileLimited reads a regular file of at most maxFileFunc bytes.
-// Devices, pipes and folders are refused: /dev/zero would never end and a
-// FIFO would block validation.
+// readFileLimited reads what file() reads: a regular file of at most
+// maxFileFunc bytes, within readTimeout (see readRegular).
 func readFileLimited(p string) ([]byte, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", p)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxFileFunc+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxFileFunc {
-		return nil, fmt.Errorf("%s is larger than file() reads (%d bytes)", p, maxFileFunc)
-	}
-	return b, nil
+	return readRegular(p, maxFileFunc, "file()")
 }

@@ -33,6 +33,8 @@ type Options struct {
 	// Logger is the agent's logger, kept on the loaded Config for what is
 	// built from it (each check gets a sub-logger); nil means a null logger.
 	Logger hclog.Logger
+	// Limits override agent { limits {} }, by name (validate --limit).
+	Limits map[string]int64
 }
 
 // VarEnvPrefix prefixes environment variables that set config variables.
@@ -65,6 +67,17 @@ type loader struct {
 	files  []*hcl.File
 	// syntaxErrors stops the load after parsing.
 	syntaxErrors bool
+	// budget bounds the evaluation; depths are the files' nesting depths,
+	// measured before parsing and judged once the limits are read.
+	budget *budget
+	depths []depthInfo
+	// sensitiveRanges are where sensitive values are written, masked in
+	// the sources kept for printing diagnostics.
+	sensitiveRanges []hcl.Range
+	// sensitive are the sensitive variables, by name; litCtx is literalCtx.
+	sensitive map[string]bool
+	litCtx    *hcl.EvalContext
+	valCtx    *hcl.EvalContext
 }
 
 type fileBlock struct {
@@ -83,6 +96,7 @@ func Load(paths []string, opts Options) (*Config, hcl.Diagnostics) {
 	type parsed struct {
 		f     *hcl.File
 		diags hcl.Diagnostics
+		depth depthInfo
 	}
 	results := make([]parsed, len(files))
 	work := make(chan int)
@@ -92,12 +106,12 @@ func Load(paths []string, opts Options) (*Config, hcl.Diagnostics) {
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				src, err := os.ReadFile(files[i])
+				src, err := readRegular(files[i], maxConfigFile, "a config file")
 				if err != nil {
 					results[i].diags = hcl.Diagnostics{errDiag("Cannot read config file", err.Error(), nil)}
 					continue
 				}
-				results[i].f, results[i].diags = parseFile(files[i], src)
+				results[i].f, results[i].diags, results[i].depth = parseFile(files[i], src)
 			}
 		}()
 	}
@@ -107,7 +121,7 @@ func Load(paths []string, opts Options) (*Config, hcl.Diagnostics) {
 	close(work)
 	wg.Wait()
 	for i, r := range results {
-		l.addFile(files[i], r.f, r.diags)
+		l.addFile(files[i], r.f, r.diags, r.depth)
 	}
 	return l.finish(autoVars)
 }
@@ -123,6 +137,7 @@ func newLoader(opts Options) *loader {
 		opts:    opts,
 		sources: map[string]*hcl.File{},
 		blocks:  map[string][]fileBlock{},
+		budget:  newBudget(),
 	}
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
@@ -136,7 +151,9 @@ func newLoader(opts Options) *loader {
 			hostname:   opts.Hostname,
 			readFile:   readFileLimited,
 			unknownEnv: opts.UnknownEnv,
+			budget:     l.budget,
 		},
+		budget: l.budget,
 	}
 	l.cfg.base = &hcl.EvalContext{Functions: l.cfg.fe.functions(".")}
 	return l
@@ -144,11 +161,16 @@ func newLoader(opts Options) *loader {
 
 func (l *loader) finish(autoVars []string) (*Config, hcl.Diagnostics) {
 	l.cfg.Files = l.sources
+	l.cfg.Limits = DefaultLimits
 	if l.syntaxErrors {
 		// Syntax errors: evaluating a half-parsed config only adds noise.
 		return l.cfg, l.diags
 	}
 	l.collect()
+	l.readLimits()
+	if l.checkDepths() {
+		return l.cfg, l.diags
+	}
 	l.variables(autoVars)
 	l.agent()
 	l.node()
@@ -156,6 +178,8 @@ func (l *loader) finish(autoVars []string) (*Config, hcl.Diagnostics) {
 	l.fixedBlocks()
 	l.rawBlocks()
 	l.cfg.Hash = configHash(l.files, l.cfg)
+	l.maskSensitiveSources()
+	l.diags = l.cfg.LimitDiagnostics(l.diags)
 	return l.cfg, l.diags
 }
 
@@ -163,7 +187,8 @@ func (l *loader) finish(autoVars []string) (*Config, hcl.Diagnostics) {
 // .json), for tests and fuzzing. file() paths are relative to the name's folder.
 func LoadSource(filename string, src []byte, opts Options) (*Config, hcl.Diagnostics) {
 	l := newLoader(opts)
-	l.parseSource(filename, src)
+	f, diags, depth := parseFile(filename, src)
+	l.addFile(filename, f, diags, depth)
 	return l.finish(nil)
 }
 
@@ -245,27 +270,44 @@ func unwrapPathErr(err error) string {
 	return err.Error()
 }
 
-// parseFile parses HCL, or JSON when the name ends in .json.
-func parseFile(path string, src []byte) (*hcl.File, hcl.Diagnostics) {
+// parseFile parses HCL, or JSON when the name ends in .json, after
+// measuring its nesting depth: a file nested deeper than MaxDepthCeiling is
+// not parsed at all (the parser's recursion could overflow the stack), one
+// deeper than the configured max_depth is refused once the limits are read.
+func parseFile(path string, src []byte) (*hcl.File, hcl.Diagnostics, depthInfo) {
 	if strings.HasSuffix(path, ".json") {
-		return hcljson.Parse(src, path)
+		d := jsonDepth(src, path, MaxDepthCeiling, true)
+		if d.max > MaxDepthCeiling {
+			return nil, hcl.Diagnostics{depthDiag(d.first[MaxDepthCeiling], MaxDepthCeiling)}, d
+		}
+		if diags := d.jsonTemplateDiags(); diags.HasErrors() {
+			f, _ := hcljson.Parse(src, path)
+			return f, diags, d
+		}
+		f, diags := hcljson.Parse(src, path)
+		return f, diags, d
 	}
-	return hclsyntax.ParseConfig(src, path, hcl.InitialPos)
+	d := hclDepth(src, path, MaxDepthCeiling)
+	if d.max > MaxDepthCeiling {
+		return nil, hcl.Diagnostics{depthDiag(d.first[MaxDepthCeiling], MaxDepthCeiling)}, d
+	}
+	f, diags := hclsyntax.ParseConfig(src, path, hcl.InitialPos)
+	return f, diags, d
 }
 
-func (l *loader) parseSource(path string, src []byte) {
-	f, diags := parseFile(path, src)
-	l.addFile(path, f, diags)
-}
-
-// addFile records a parsed file and sorts its top-level blocks by type.
-func (l *loader) addFile(path string, f *hcl.File, diags hcl.Diagnostics) {
+// addFile records a parsed file, instruments its expressions and sorts its
+// top-level blocks by type.
+func (l *loader) addFile(path string, f *hcl.File, diags hcl.Diagnostics, depth depthInfo) {
 	l.diags = append(l.diags, diags...)
 	if diags.HasErrors() {
 		l.syntaxErrors = true
 	}
 	if f == nil || f.Body == nil {
 		return
+	}
+	l.depths = append(l.depths, depth)
+	if body, ok := f.Body.(*hclsyntax.Body); ok && !diags.HasErrors() {
+		l.budget.instrumentBody(body, false)
 	}
 	l.sources[path] = f
 	l.files = append(l.files, f)

@@ -2,7 +2,6 @@ package dsl
 
 import (
 	"fmt"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -105,10 +104,24 @@ func (l *loader) variables(autoVars []string) {
 		if d.v.Sensitive {
 			l.cfg.secrets = append(l.cfg.secrets, stringLeaves(l.cfg.vars[name])...)
 		}
+		if err := l.budget.check(l.cfg.vars[name]); err != nil {
+			rng := d.valueRange
+			if rng == nil {
+				rng = d.v.DeclRange.Ptr()
+			}
+			l.diags = append(l.diags, limitDiag(err, rng))
+			l.cfg.vars[name] = cty.DynamicVal
+		}
 	}
 	l.cfg.secrets = redactionList(l.cfg.secrets)
+	l.sensitive = map[string]bool{}
+	for _, name := range order {
+		if decls[name].v.Sensitive {
+			l.sensitive[name] = true
+		}
+	}
 
-	varObj := cty.ObjectVal(l.cfg.vars)
+	varObj := l.varsObject()
 	for _, name := range order {
 		l.validateVariable(decls[name], varObj)
 		l.cfg.Variables = append(l.cfg.Variables, decls[name].v)
@@ -128,14 +141,14 @@ func (l *loader) declareVariable(b *hcl.Block) *varDecl {
 		}
 	}
 	if a, ok := content.Attributes["description"]; ok {
-		val, diags := a.Expr.Value(nil)
+		val, diags := a.Expr.Value(l.literalCtx())
 		l.diags = append(l.diags, diags...)
 		if !diags.HasErrors() && val.Type() == cty.String && val.IsKnown() && !val.IsNull() {
 			v.Description = val.AsString()
 		}
 	}
 	if a, ok := content.Attributes["sensitive"]; ok {
-		val, diags := a.Expr.Value(nil)
+		val, diags := a.Expr.Value(l.literalCtx())
 		l.diags = append(l.diags, diags...)
 		if !diags.HasErrors() {
 			if val.Type() != cty.Bool || val.IsNull() {
@@ -146,8 +159,11 @@ func (l *loader) declareVariable(b *hcl.Block) *varDecl {
 		}
 	}
 	if a, ok := content.Attributes["default"]; ok {
-		val, diags := a.Expr.Value(nil)
+		val, diags := a.Expr.Value(l.literalCtx())
 		l.diags = append(l.diags, diags...)
+		if v.Sensitive {
+			l.sensitiveValue(val, a.Expr.Range())
+		}
 		if !diags.HasErrors() {
 			conv, ok := l.convertVar(d, val, a.Expr.Range().Ptr(), "Invalid default value for variable")
 			v.Default, d.hasDefault = conv, true
@@ -201,9 +217,17 @@ func (l *loader) setVarFromString(d *varDecl, raw, from string) {
 		l.cfg.vars[d.v.Name] = cty.DynamicVal
 	}
 	val := cty.StringVal(raw)
+	if d.v.Sensitive {
+		l.sensitiveValue(val, hcl.Range{})
+	}
+	if depth := exprDepth([]byte(raw), from, l.cfg.Limits.MaxDepth); depth.max > l.cfg.Limits.MaxDepth {
+		fail(fmt.Sprintf("the value nests deeper than max_depth = %d", l.cfg.Limits.MaxDepth))
+		return
+	}
 	expr, diags := hclsyntax.ParseExpression([]byte(raw), from, hcl.InitialPos)
 	if !diags.HasErrors() {
-		if v, diags := expr.Value(nil); !diags.HasErrors() {
+		expr = l.budget.expr(expr)
+		if v, diags := expr.Value(l.literalCtx()); !diags.HasErrors() {
 			val = v
 		}
 	}
@@ -221,18 +245,25 @@ func (l *loader) setVarFromString(d *varDecl, raw, from string) {
 }
 
 func (l *loader) varFile(path string, decls map[string]*varDecl) {
-	src, err := os.ReadFile(path)
+	src, err := readRegular(path, maxConfigFile, "a variables file")
 	if err != nil {
 		l.diags = append(l.diags, errDiag("Cannot read variables file", err.Error(), nil))
 		return
 	}
-	f, diags := parseFile(path, src)
+	f, diags, depth := parseFile(path, src)
 	if f != nil {
 		l.sources[path] = f
 	}
 	l.diags = append(l.diags, diags...)
 	if f == nil || diags.HasErrors() {
 		return
+	}
+	if depth.max > l.cfg.Limits.MaxDepth {
+		l.diags = append(l.diags, depthDiag(depth.first[l.cfg.Limits.MaxDepth], l.cfg.Limits.MaxDepth))
+		return
+	}
+	if body, ok := f.Body.(*hclsyntax.Body); ok {
+		l.budget.instrumentBody(body, false)
 	}
 	attrs, diags := f.Body.JustAttributes()
 	l.diags = append(l.diags, diags...)
@@ -254,8 +285,11 @@ func (l *loader) varFile(path string, decls map[string]*varDecl) {
 				a.NameRange.Ptr()))
 			continue
 		}
-		val, diags := a.Expr.Value(nil)
+		val, diags := a.Expr.Value(l.literalCtx())
 		l.diags = append(l.diags, diags...)
+		if d.v.Sensitive {
+			l.sensitiveValue(val, a.Expr.Range())
+		}
 		if diags.HasErrors() {
 			continue
 		}
@@ -271,10 +305,13 @@ func (l *loader) validateVariable(d *varDecl, varObj cty.Value) {
 	if !val.IsWhollyKnown() {
 		return
 	}
-	ctx := &hcl.EvalContext{
-		Variables: map[string]cty.Value{"var": varObj},
-		Functions: l.cfg.fe.functions("."),
+	if l.valCtx == nil {
+		l.valCtx = &hcl.EvalContext{
+			Variables: map[string]cty.Value{"var": varObj},
+			Functions: l.cfg.fe.functions("."),
+		}
 	}
+	ctx := l.valCtx
 	for _, vb := range d.validations {
 		content, _ := vb.Body.Content(validationSchema)
 		cond := content.Attributes["condition"]
@@ -284,6 +321,7 @@ func (l *loader) validateVariable(d *varDecl, varObj cty.Value) {
 		}
 		res, diags := cond.Expr.Value(ctx)
 		l.diags = append(l.diags, diags...)
+		res, _ = res.UnmarkDeep()
 		if diags.HasErrors() || !res.IsKnown() {
 			continue
 		}
@@ -298,6 +336,7 @@ func (l *loader) validateVariable(d *varDecl, varObj cty.Value) {
 		}
 		msg := "The value is not valid."
 		if m, diags := msgAttr.Expr.Value(ctx); !diags.HasErrors() && m.Type() == cty.String && m.IsKnown() && !m.IsNull() {
+			m, _ = m.UnmarkDeep()
 			msg = m.AsString()
 		}
 		if d.v.Sensitive {
