@@ -45,6 +45,10 @@ type compiler struct {
 	forEachUnknown map[string]bool
 	// refs indexes what references may name, for the resolve phase.
 	refs *refIndex
+	// instances counts the check instances declared, for max_checks;
+	// checksRefused reports its limit once.
+	instances     int64
+	checksRefused bool
 }
 
 // phases are Compile's steps in their order: the sinks and the defaults are
@@ -81,7 +85,11 @@ func Compile(cfg *dsl.Config) (*Plan, hcl.Diagnostics) {
 	for _, p := range phases {
 		p.run(c)
 	}
-	return c.plan, dedupeDiags(c.diags)
+	// The diagnostics of limits name them; then the budget is disarmed for
+	// what a running agent evaluates (see dsl's budget.go).
+	diags := cfg.LimitDiagnostics(dedupeDiags(c.diags))
+	cfg.EndLoad()
+	return c.plan, diags
 }
 
 // dedupeDiags drops repeats: the instances of a for_each check share their

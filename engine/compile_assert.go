@@ -10,6 +10,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/satellite-hq/satellite/checks"
+	"github.com/satellite-hq/satellite/dsl"
 )
 
 // assertBlock is `assert { condition = ... }` in a check.
@@ -37,8 +38,15 @@ func (c *compiler) assert(ch *Check, reg *checks.Registration, b *hcl.Block, ctx
 	}
 	a := Assert{Condition: cond.Expr}
 	if m, ok := content.Attributes["error_message"]; ok {
-		_, diags := m.Expr.Value(rctx)
+		mv, diags := m.Expr.Value(rctx)
 		c.diags = append(c.diags, suggestResult(diags, reg)...)
+		if !diags.HasErrors() && mv.ContainsMarked() {
+			// The message is the check's output: in logs, the API, history
+			// and every sink.
+			c.errf(m.Expr.Range().Ptr(), "Sensitive value not allowed",
+				"%s", dsl.SensitiveDetail("error_message", "it becomes the check's output, which is logged, stored, shown by the API and sent to every sink"))
+			return
+		}
 		a.ErrorMessage = m.Expr
 	}
 	ch.Asserts = append(ch.Asserts, a)

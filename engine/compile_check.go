@@ -53,6 +53,10 @@ func (c *compiler) compileCheck(rb *dsl.RawBlock) {
 		return
 	}
 	c.byBlock[blockAddr] = nil
+	if c.instances >= c.cfg.Limits.MaxChecks {
+		c.tooManyChecks(rb.DefRange.Ptr(), 1)
+		return
+	}
 	meta, remain, diags := splitBody(rb.Body, metaSchema, reg.Spec)
 	c.diags = append(c.diags, diags...)
 	base := c.cfg.EvalContext(rb.BaseDir)
@@ -75,6 +79,7 @@ func (c *compiler) compileCheck(rb *dsl.RawBlock) {
 				addr = fmt.Sprintf("%s[%s]", blockAddr, strconv.Quote(in.key))
 			}
 		}
+		c.instances++
 		ch := c.compileInstance(rb, reg, meta, remain, ctx, addr, in.key)
 		c.byBlock[blockAddr] = append(c.byBlock[blockAddr], ch)
 		if in.known {
@@ -101,25 +106,47 @@ func (c *compiler) forEach(a *hcl.Attribute, ctx *hcl.EvalContext) []instance {
 	if diags.HasErrors() {
 		return nil
 	}
-	v, _ = v.Unmark()
-	if !v.IsWhollyKnown() {
+	// Keys become check addresses; values (each.value) may be sensitive.
+	// (A set cannot hold marked elements: cty marks the set instead.)
+	if v.IsMarked() {
+		c.errf(a.Expr.Range().Ptr(), "Sensitive value not allowed",
+			"%s", dsl.SensitiveDetail("for_each", "its keys become check addresses, which are in logs, the API, metrics labels, sink tags and the spool; only the values of a map may be sensitive (each.value)"))
+		return nil
+	}
+	if !v.IsKnown() {
 		return unknown
 	}
 	if v.IsNull() {
 		c.errf(a.Expr.Range().Ptr(), "Invalid for_each", "for_each must be a map or a set of strings, not null.")
 		return nil
 	}
+	// Every step below is linear in the number of instances, or n log n:
+	// a set is sorted each time it is iterated (cty), so it is iterated
+	// once, after the instance count is checked.
 	ty := v.Type()
+	if ty.IsMapType() || ty.IsObjectType() || ty.IsSetType() {
+		if n := int64(v.LengthInt()); n > c.cfg.Limits.MaxChecks-c.instances {
+			c.tooManyChecks(a.Expr.Range().Ptr(), int(n))
+			return nil
+		}
+	}
 	var out []instance
 	switch {
 	case ty.IsMapType() || ty.IsObjectType():
+		out = make([]instance, 0, v.LengthInt())
 		for it := v.ElementIterator(); it.Next(); {
 			k, val := it.Element()
+			if !val.IsWhollyKnown() {
+				return unknown
+			}
 			out = append(out, instance{key: k.AsString(), known: true,
 				each: cty.ObjectVal(map[string]cty.Value{"key": k, "value": val})})
 		}
 	case ty.IsSetType():
 		if !ty.ElementType().Equals(cty.String) {
+			if !v.IsWhollyKnown() {
+				return unknown
+			}
 			sv, err := convert.Convert(v, cty.Set(cty.String))
 			if err != nil {
 				c.errf(a.Expr.Range().Ptr(), "Invalid for_each", "for_each must be a map or a set of strings; this set has elements of type %s.", ty.ElementType().FriendlyName())
@@ -127,8 +154,12 @@ func (c *compiler) forEach(a *hcl.Attribute, ctx *hcl.EvalContext) []instance {
 			}
 			v = sv
 		}
-		for it := v.ElementIterator(); it.Next(); {
-			_, val := it.Element()
+		elems := v.AsValueSlice()
+		out = make([]instance, 0, len(elems))
+		for _, val := range elems {
+			if !val.IsKnown() {
+				return unknown
+			}
 			if val.IsNull() {
 				c.errf(a.Expr.Range().Ptr(), "Invalid for_each", "for_each must not contain null.")
 				return nil
@@ -137,6 +168,9 @@ func (c *compiler) forEach(a *hcl.Attribute, ctx *hcl.EvalContext) []instance {
 				each: cty.ObjectVal(map[string]cty.Value{"key": val, "value": val})})
 		}
 	default:
+		if !v.IsWhollyKnown() {
+			return unknown
+		}
 		hint := ""
 		if ty.IsListType() || ty.IsTupleType() {
 			hint = " Convert a list with toset(...)."
@@ -146,6 +180,17 @@ func (c *compiler) forEach(a *hcl.Attribute, ctx *hcl.EvalContext) []instance {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
 	return out
+}
+
+// tooManyChecks reports a block whose n instances would pass max_checks.
+func (c *compiler) tooManyChecks(rng *hcl.Range, n int) {
+	if c.checksRefused {
+		return
+	}
+	c.checksRefused = true
+	c.errf(rng, "Over the limit max_checks",
+		"This would make %d check instance(s), after the %d declared before it; the config may declare at most max_checks = %d. %s",
+		n, c.instances, c.cfg.Limits.MaxChecks, dsl.LimitHint("max_checks"))
 }
 
 // compileInstance compiles one instance of a check block: its meta-arguments
@@ -170,6 +215,12 @@ func (c *compiler) compileInstance(rb *dsl.RawBlock, reg *checks.Registration, m
 	val, diags := decodeTyped(remain, reg.Spec, ctx)
 	c.diags = append(c.diags, diags...)
 	if !diags.HasErrors() {
+		if err := c.cfg.CheckValue(val); err != nil {
+			c.diags = append(c.diags, dsl.LimitDiagnostic(err, rb.DefRange.Ptr()))
+			return ch
+		}
+		// Types see plain values; secrets are redacted by value.
+		val, _ = val.UnmarkDeep()
 		checker, diags := reg.Build(val, checks.Env{
 			Body: remain, Spec: reg.Spec, Block: rb.DefRange, BaseDir: rb.BaseDir,
 			Agent:  c.cfg.Agent,

@@ -100,6 +100,7 @@ func (c *compiler) compileSinks() {
 		if diags.HasErrors() {
 			continue
 		}
+		val, _ = val.UnmarkDeep() // secrets may go to sinks (tokens); redacted by value
 		op, diags := reg.Build(val, sinks.Env{Body: remain, Block: rb.DefRange, BaseDir: rb.BaseDir, DataDir: c.cfg.Agent.DataDir})
 		c.diags = append(c.diags, diags...)
 		s.Opener = op
