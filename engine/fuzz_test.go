@@ -36,9 +36,9 @@ func fuzzOpts(unknownEnv bool) dsl.Options {
 	}
 }
 
-// fuzzSeeds adds every file under testdata/valid and testdata/invalid (each
-// file of a fixture directory too) and the examples' *.hcl files whose name
-// is accepted by keep.
+// fuzzSeeds adds every file under testdata/valid, testdata/invalid and
+// testdata/hostile (each file of a fixture directory too) and the examples'
+// *.hcl files whose name is accepted by keep.
 func fuzzSeeds(f *testing.F, keep func(name string) bool) int {
 	f.Helper()
 	n := 0
@@ -53,7 +53,7 @@ func fuzzSeeds(f *testing.F, keep func(name string) bool) int {
 		f.Add(b)
 		n++
 	}
-	for _, root := range []string{"../testdata/valid", "../testdata/invalid"} {
+	for _, root := range []string{"../testdata/valid", "../testdata/invalid", "../testdata/hostile"} {
 		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err

@@ -21,6 +21,7 @@ type configFlags struct {
 	tags       string
 	unknownEnv bool
 	format     string
+	limits     []string
 }
 
 func (f *configFlags) register(cmd *cobra.Command, withTags bool) {
@@ -31,6 +32,7 @@ func (f *configFlags) register(cmd *cobra.Command, withTags bool) {
 	if withTags {
 		fl.StringVar(&f.tags, "tags", "", "pretend to be a node with these tags, k=v,k2=v2 (counts what it would run)")
 		fl.BoolVar(&f.unknownEnv, "unknown-env", false, "treat env(), file() and hostname() as unknown values (CI machines without the nodes' secrets)")
+		fl.StringArrayVar(&f.limits, "limit", nil, "override a limit of agent { limits {} }, NAME=N: "+strings.Join(dsl.LimitNames(), ", ")+" (repeatable)")
 	}
 }
 
@@ -96,7 +98,11 @@ func (f *configFlags) loadOptions() (dsl.Options, error) {
 	if err != nil {
 		return dsl.Options{}, err
 	}
-	return dsl.Options{Vars: f.vars, VarFiles: f.varFiles, UnknownEnv: f.unknownEnv, NodeTags: tags}, nil
+	limits, err := dsl.ParseLimitFlags(f.limits)
+	if err != nil {
+		return dsl.Options{}, err
+	}
+	return dsl.Options{Vars: f.vars, VarFiles: f.varFiles, UnknownEnv: f.unknownEnv, NodeTags: tags, Limits: limits}, nil
 }
 
 // useColor reports whether w is a terminal (a character device) and colour is

@@ -361,6 +361,8 @@ func TestValidateUsageErrors(t *testing.T) {
 		{[]string{"validate", "--bogus", quickstartDir}, "unknown flag: --bogus"},
 		{[]string{"validate", "--tags", "role", quickstartDir}, "--tags wants k=v pairs"},
 		{[]string{"validate", "--var"}, "flag needs an argument"},
+		{[]string{"validate", "--limit", "max_cheks=5", quickstartDir}, "there is no such limit"},
+		{[]string{"validate", "--limit", "max_checks=0", quickstartDir}, "at least 1"},
 	} {
 		r := satellite(t, tc.args...)
 		if r.code != exitUsage || !strings.Contains(r.stderr, tc.want) || r.stdout != "" {
@@ -684,5 +686,30 @@ func TestValidateDefaultPaths(t *testing.T) {
 	got = parseValid(t, satellite(t, "validate", "--tags", "role=x").want(t, exitOK).stdout)
 	if got.declared != 2 {
 		t.Errorf("current folder: %+v", got)
+	}
+}
+
+// TestValidateLimits: a limit reached is an error at FILE:LINE:COL that
+// names it and says how to raise it; --limit raises (or lowers) it.
+func TestValidateLimits(t *testing.T) {
+	isolate(t)
+	hostile := filepath.Join("..", "..", "testdata", "hostile")
+	r := satellite(t, "validate", filepath.Join(hostile, "deep_default_limit.hcl"))
+	if r.code != exitFailed || !strings.Contains(r.stderr, "deep_default_limit.hcl:4:") ||
+		!strings.Contains(r.stderr, "Nesting too deep") || !strings.Contains(r.stderr, "max_depth = N") {
+		t.Errorf("deep: exit %d, stderr %q", r.code, r.stderr)
+	}
+	r = satellite(t, "validate", "--limit", "max_depth=400", filepath.Join(hostile, "deep_default_limit.hcl"))
+	if strings.Contains(r.stderr, "Nesting too deep") {
+		t.Errorf("--limit max_depth=400: stderr %q", r.stderr)
+	}
+	r = satellite(t, "validate", "--limit", "max_checks=1", quickstartDir)
+	if r.code != exitFailed || !strings.Contains(r.stderr, "Over the limit max_checks") {
+		t.Errorf("--limit max_checks=1: exit %d, stderr %q", r.code, r.stderr)
+	}
+	// A sensitive value that fails its type check is not in the snippet.
+	r = satellite(t, "validate", filepath.Join(hostile, "sensitive_snippet.hcl"))
+	if r.code != exitFailed || strings.Contains(r.stderr, "hunter2") || !strings.Contains(r.stderr, "(sensitive)") {
+		t.Errorf("sensitive snippet: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
