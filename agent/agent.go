@@ -177,6 +177,9 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	})
 	a.metrics = api.NewMetrics(a.sched.Snapshot)
 	a.reg.MustRegister(a.metrics, api.NewBuildInfo(a.opts.Version), &sinkCollector{a: a}, &busCollector{bus: a.bus})
+	if a.mesh != nil {
+		a.reg.MustRegister(&meshCollector{m: a.mesh})
+	}
 	a.subscribe()
 	close(a.started)
 

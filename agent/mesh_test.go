@@ -130,6 +130,11 @@ check "file" "root" {
 	a := startMeshAgent(t, "node-a", nil, checksHCL)
 	b := startMeshAgent(t, "node-b", []string{a.gossip}, checksHCL)
 	c := startMeshAgent(t, "node-c", []string{a.gossip}, checksHCL)
+	// With a mesh, /metrics tells what the mesh refused.
+	if _, body := get(t, http.MethodGet, a.base+"/metrics", ""); !strings.Contains(string(body), `satellite_mesh_digests_dropped_total{reason="not a member"} 0`) ||
+		!strings.Contains(string(body), "satellite_mesh_peer_requests_refused_total 0") {
+		t.Errorf("/metrics lacks the mesh's counters:\n%s", body)
+	}
 
 	// Each node's view holds every node's full probe list, fetched from
 	// the peers' endpoints; the mesh keeps the last one it fetched.

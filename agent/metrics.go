@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/satellite-hq/satellite/events"
+	"github.com/satellite-hq/satellite/mesh"
 	"github.com/satellite-hq/satellite/sinks"
 )
 
@@ -77,4 +78,28 @@ func (c *busCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(busDelivered, prometheus.CounterValue, float64(s.Delivered), s.Name)
 		ch <- prometheus.MustNewConstMetric(busDropped, prometheus.CounterValue, float64(s.Dropped), s.Name)
 	}
+}
+
+// meshCollector exports what the mesh refused on /metrics.
+type meshCollector struct{ m *mesh.Mesh }
+
+var (
+	meshDigestsDropped = prometheus.NewDesc("satellite_mesh_digests_dropped_total", "Digests received and not stored, by reason (malformed, newer format, not a member).", []string{"reason"}, nil)
+	meshPeerRefused    = prometheus.NewDesc("satellite_mesh_peer_requests_refused_total", "Peer endpoint requests refused for their token (missing, malformed, expired, wrong key or request, replayed).", nil, nil)
+	meshSeenNonces     = prometheus.NewDesc("satellite_mesh_peer_nonces", "Peer request nonces remembered against replays.", nil, nil)
+)
+
+func (c *meshCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{meshDigestsDropped, meshPeerRefused, meshSeenNonces} {
+		ch <- d
+	}
+}
+
+func (c *meshCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.m.Stats()
+	for reason, n := range s.DigestsDropped {
+		ch <- prometheus.MustNewConstMetric(meshDigestsDropped, prometheus.CounterValue, float64(n), reason)
+	}
+	ch <- prometheus.MustNewConstMetric(meshPeerRefused, prometheus.CounterValue, float64(s.PeerRefused))
+	ch <- prometheus.MustNewConstMetric(meshSeenNonces, prometheus.GaugeValue, float64(s.SeenNonces))
 }
