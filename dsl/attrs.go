@@ -294,6 +294,11 @@ func (v AttrValue) StringMap() (map[string]string, bool) {
 	if !ok {
 		return nil, false
 	}
+	return v.stringMap(val)
+}
+
+// stringMap is StringMap of a known value without marks.
+func (v AttrValue) stringMap(val cty.Value) (map[string]string, bool) {
 	ty := val.Type()
 	if !ty.IsObjectType() && !ty.IsMapType() {
 		v.errorf("Incorrect attribute value type", "Inappropriate value for attribute %q: a map of strings is required, such as { key = \"value\" }, not %s.", v.name, ty.FriendlyName())

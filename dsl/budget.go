@@ -268,6 +268,21 @@ func (b *budget) instrumentBody(body *hclsyntax.Body, inVariable bool) {
 	}
 }
 
+// maxPlainParts is how many reading-only parts a template may have and be
+// left uninstrumented.
+const maxPlainParts = 4
+
+func onlyTraversals(parts []hclsyntax.Expression) bool {
+	for _, p := range parts {
+		switch p.(type) {
+		case *hclsyntax.LiteralValueExpr, *hclsyntax.ScopeTraversalExpr:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 func (b *budget) newID(lit int64) int64 {
 	b.acc = append(b.acc, 0)
 	b.lit = append(b.lit, lit)
@@ -307,6 +322,14 @@ func (b *budget) expr(e hclsyntax.Expression) hclsyntax.Expression {
 			}
 		}
 		if n == 0 {
+			return e
+		}
+		if n <= maxPlainParts && onlyTraversals(e.Parts) {
+			// "${var.host}:${each.value}": a few parts that only read
+			// values, each within max_value_bytes, so the template is
+			// within a few times that, and what it goes into measures it
+			// (a local, a for, a function, a check's body). Most templates
+			// are such, and are left as they are.
 			return e
 		}
 		id := b.newID(lit)

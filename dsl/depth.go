@@ -32,6 +32,19 @@ type depthInfo struct {
 	// In JSON: where a string's template has a for expression, or more
 	// than maxJSONInterpolations interpolations.
 	jsonFor, jsonInterps *hcl.Range
+	// approx: max is fastDepth's bound, first is not filled; exact measures
+	// it (from src) when the bound is over a limit.
+	approx bool
+	src    []byte
+	name   string
+}
+
+// exact returns d measured by hclDepth when it is fastDepth's bound.
+func (d depthInfo) exact() depthInfo {
+	if !d.approx {
+		return d
+	}
+	return hclDepth(d.src, d.name, MaxDepthCeiling)
 }
 
 // maxJSONInterpolations bounds the interpolations of one JSON string.
@@ -124,6 +137,15 @@ func (s *depthScanner) operator(rng hcl.Range) bool {
 func (s *depthScanner) tokens(toks hclsyntax.Tokens) bool {
 	for i := range toks {
 		tok := &toks[i]
+		if tok.Type == hclsyntax.TokenComment {
+			// A line comment takes the new line that ends it.
+			if !bytes.HasSuffix(tok.Bytes, []byte("\n")) {
+				continue
+			}
+			nl := *tok
+			nl.Type = hclsyntax.TokenNewline
+			tok = &nl
+		}
 		top := &s.stack[len(s.stack)-1]
 		if s.afterCtl {
 			switch tok.Type {
@@ -154,7 +176,9 @@ func (s *depthScanner) tokens(toks hclsyntax.Tokens) bool {
 			}
 			ok = s.push(kind, tok.Range)
 		case hclsyntax.TokenOBrack, hclsyntax.TokenOParen:
-			ok = s.push('o', tok.Range)
+			// The parser ignores new lines inside these: a chain of
+			// operators may go on over many lines.
+			ok = s.push('p', tok.Range)
 		case hclsyntax.TokenOQuote, hclsyntax.TokenOHeredoc, hclsyntax.TokenTemplateInterp:
 			ok = s.push('i', tok.Range)
 		case hclsyntax.TokenTemplateControl:
@@ -179,9 +203,18 @@ func (s *depthScanner) tokens(toks hclsyntax.Tokens) bool {
 		case hclsyntax.TokenComma:
 			top.extra = 0
 		case hclsyntax.TokenNewline:
-			if top.kind == 'b' || top.kind == 'o' {
+			switch top.kind {
+			case 'b':
+				// In a body a new line ends the attribute.
 				top.extra = 0
 				top.exprMode = false
+			case 'o':
+				// In an object a new line separates items, unless the
+				// parser ignores it there ({for ...}): the chain ends only
+				// when neither side of the new line is an operator.
+				if !isOperator(s.prev) && !(i+1 < len(toks) && isOperator(nextSignificant(toks[i+1:]))) {
+					top.extra = 0
+				}
 			}
 		case hclsyntax.TokenEqual:
 			top.exprMode = true
@@ -207,6 +240,36 @@ func (s *depthScanner) tokens(toks hclsyntax.Tokens) bool {
 		}
 	}
 	return true
+}
+
+func isOperator(t hclsyntax.TokenType) bool {
+	switch t {
+	case hclsyntax.TokenPlus, hclsyntax.TokenMinus, hclsyntax.TokenStar, hclsyntax.TokenSlash,
+		hclsyntax.TokenPercent, hclsyntax.TokenEqualOp, hclsyntax.TokenNotEqual,
+		hclsyntax.TokenLessThan, hclsyntax.TokenLessThanEq, hclsyntax.TokenGreaterThan,
+		hclsyntax.TokenGreaterThanEq, hclsyntax.TokenAnd, hclsyntax.TokenOr, hclsyntax.TokenBang,
+		hclsyntax.TokenQuestion, hclsyntax.TokenColon, hclsyntax.TokenFatArrow:
+		return true
+	}
+	return false
+}
+
+func nextSignificant(toks hclsyntax.Tokens) hclsyntax.TokenType {
+	for _, t := range toks {
+		if t.Type != hclsyntax.TokenNewline && t.Type != hclsyntax.TokenComment {
+			return t.Type
+		}
+	}
+	return hclsyntax.TokenEOF
+}
+
+// measureHCL measures a native syntax config file: with fastDepth's bound
+// when that is under limit, with hclDepth otherwise.
+func measureHCL(src []byte, filename string, limit int64) depthInfo {
+	if ub, ok := fastDepth(src); ok && ub <= limit {
+		return depthInfo{max: ub, approx: true, src: src, name: filename}
+	}
+	return hclDepth(src, filename, limit)
 }
 
 // hclDepth measures a native syntax config file, stopping past limit.

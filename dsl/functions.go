@@ -21,6 +21,8 @@ type funcEnv struct {
 	// budget bounds every call; base caches the wrapped functions but file.
 	budget *budget
 	base   map[string]function.Function
+	// files caches file() by folder: every check instance's context has one.
+	files map[string]function.Function
 }
 
 // maxFileFunc bounds what file() reads, so a config pointing at a huge file
@@ -286,10 +288,17 @@ func (fe *funcEnv) hostnameFunc() function.Function {
 }
 
 func (fe *funcEnv) fileFunc(baseDir string) function.Function {
+	if f, ok := fe.files[baseDir]; ok {
+		return f
+	}
 	f := fe.rawFileFunc(baseDir)
 	if fe.budget != nil {
 		f = fe.budget.wrapFunc(f, nil)
 	}
+	if fe.files == nil {
+		fe.files = map[string]function.Function{}
+	}
+	fe.files[baseDir] = f
 	return f
 }
 

@@ -208,6 +208,9 @@ func (l *loader) checkDepths() bool {
 	found := false
 	for _, fd := range l.depths {
 		if fd.max > l.cfg.Limits.MaxDepth {
+			fd = fd.exact()
+		}
+		if fd.max > l.cfg.Limits.MaxDepth {
 			pos := fd.first[min(int(l.cfg.Limits.MaxDepth), len(fd.first)-1)]
 			l.diags = append(l.diags, depthDiag(pos, l.cfg.Limits.MaxDepth))
 			found = true

@@ -287,7 +287,7 @@ func parseFile(path string, src []byte) (*hcl.File, hcl.Diagnostics, depthInfo) 
 		f, diags := hcljson.Parse(src, path)
 		return f, diags, d
 	}
-	d := hclDepth(src, path, MaxDepthCeiling)
+	d := measureHCL(src, path, MaxDepthCeiling)
 	if d.max > MaxDepthCeiling {
 		return nil, hcl.Diagnostics{depthDiag(d.first[MaxDepthCeiling], MaxDepthCeiling)}, d
 	}

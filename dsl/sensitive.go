@@ -37,8 +37,26 @@ func (v AttrValue) RefuseSensitive(what string) bool {
 	if !v.Sensitive() {
 		return false
 	}
-	v.errorf("Sensitive value not allowed", "%s", SensitiveDetail(v.name, what))
+	v.refuseSensitive(what)
 	return true
+}
+
+func (v AttrValue) refuseSensitive(what string) {
+	v.errorf("Sensitive value not allowed", "%s", SensitiveDetail(v.name, what))
+}
+
+// NonSensitiveStringMap is StringMap refusing a sensitive value (see
+// RefuseSensitive), with one walk of the value for both.
+func (v AttrValue) NonSensitiveStringMap(what string) (map[string]string, bool) {
+	val := v.val
+	if val.IsNull() || !val.IsWhollyKnown() {
+		return nil, false
+	}
+	if val.ContainsMarked() {
+		v.refuseSensitive(what)
+		return nil, false
+	}
+	return v.stringMap(val)
 }
 
 // SensitiveDetail explains why a sensitive value cannot be used for name.

@@ -259,6 +259,9 @@ func (l *loader) varFile(path string, decls map[string]*varDecl) {
 		return
 	}
 	if depth.max > l.cfg.Limits.MaxDepth {
+		depth = depth.exact()
+	}
+	if depth.max > l.cfg.Limits.MaxDepth {
 		l.diags = append(l.diags, depthDiag(depth.first[l.cfg.Limits.MaxDepth], l.cfg.Limits.MaxDepth))
 		return
 	}

@@ -110,11 +110,7 @@ var checkMetaArgs = []metaArg{
 		name: "labels", defaults: true,
 		init: func(ch *Check) { ch.Labels = map[string]string{} },
 		decode: func(c *compiler, ch *Check, a *hcl.Attribute, ctx *hcl.EvalContext) {
-			v := c.eval(a, ctx)
-			if v.RefuseSensitive("labels are the tags of every result in the sinks (InfluxDB tags, Prometheus labels) and are shown by the API") {
-				return
-			}
-			if m, ok := v.StringMap(); ok {
+			if m, ok := c.eval(a, ctx).NonSensitiveStringMap("labels are the tags of every result in the sinks (InfluxDB tags, Prometheus labels) and are shown by the API"); ok {
 				for k, v := range m {
 					ch.Labels[k] = v
 				}
