@@ -42,12 +42,15 @@ fmt:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKG)
 
-# Fuzz the parsers for FUZZTIME each: the config compiler, the spool's
-# record decoder, the mesh's digest decoder (bytes from the network).
+# Fuzz the parsers for FUZZTIME each: the config compiler (seeded with
+# testdata/hostile), the spool's record decoder, the mesh's digest decoder
+# and peer token check (bytes from the network), the history query parser.
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime $(FUZZTIME) ./engine
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./sinks/spool
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeDigest$$' -fuzztime $(FUZZTIME) ./mesh
+	$(GO) test -run '^$$' -fuzz '^FuzzPeerToken$$' -fuzztime $(FUZZTIME) ./mesh
+	$(GO) test -run '^$$' -fuzz '^FuzzHistoryQuery$$' -fuzztime $(FUZZTIME) ./api
 
 # Regenerates the sink plugin protocol's Go code next to sinkplugin/pb/sink.proto
 # (the generated files are committed, so only a change to the .proto needs
