@@ -92,16 +92,20 @@ func (b *budget) precheck(name string) func(args []cty.Value) error {
 			}
 			spaces, _ := n.AsBigFloat().Int64()
 			lines := int64(strings.Count(s, "\n"))
+			if lines > 0 && max0(spaces) > max()/lines {
+				return b.sizeError(max() + 1) // lines*spaces, which may overflow
+			}
 			return tooBig(int64(len(s)) + lines*max0(spaces))
 		}
 	case "setproduct":
 		return func(args []cty.Value) error {
 			elems := int64(1)
 			for _, a := range args {
-				elems *= max0(shallow(a))
-				if elems*8 > max() {
-					return b.sizeError(elems * 8)
+				n := max0(shallow(a))
+				if n > 0 && elems > max()/8/n {
+					return b.sizeError(max() + 1)
 				}
+				elems *= n
 			}
 			return nil
 		}

@@ -28,11 +28,17 @@ import (
 // fuzzOpts returns load options that see nothing of the machine: no
 // environment variables and a fixed host name. unknownEnv selects the
 // `validate --unknown-env` mode, where env(), file() and hostname() are unknown.
+//
+// The limits are lowered (over any agent { limits {} } of the input), so
+// that the hostile seeds, which spend the default budgets (seconds each),
+// take milliseconds and the fuzzer keeps its pace; the limits are still
+// reached, and must still be reported, not crash.
 func fuzzOpts(unknownEnv bool) dsl.Options {
 	return dsl.Options{
 		LookupEnv:  func(string) (string, bool) { return "", false },
 		Hostname:   func() (string, error) { return "fuzz-host", nil },
 		UnknownEnv: unknownEnv,
+		Limits:     map[string]int64{"max_eval_steps": 200_000, "max_checks": 2_000, "max_value_bytes": 1 << 20},
 	}
 }
 
