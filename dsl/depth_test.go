@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -73,5 +74,36 @@ func TestFastDepthBoundsHCLDepth(t *testing.T) {
 		if ub, ok := fastDepth(src); ok && ub < exact.max {
 			t.Errorf("%s: fastDepth %d, under hclDepth %d", name, ub, exact.max)
 		}
+	}
+}
+
+func TestReadRegularFile(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(dir, "big")
+	if err := os.WriteFile(big, make([]byte, 2000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ok := filepath.Join(dir, "ok")
+	if err := os.WriteFile(ok, []byte("token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ path, want string }{
+		{fifo, "not a regular file (a FIFO)"},
+		{"/dev/zero", "not a regular file (a character device)"},
+		{dir, "not a regular file (a directory)"},
+		{"/proc/self/status", "is in /proc"},
+		{big, "larger than the test reads (1000 bytes)"},
+	} {
+		_, err := ReadRegularFile(tc.path, 1000, "the test")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.path, err, tc.want)
+		}
+	}
+	if b, err := ReadRegularFile(ok, 1000, "the test"); err != nil || string(b) != "token\n" {
+		t.Errorf("ok: %q, %v", b, err)
 	}
 }

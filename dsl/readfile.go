@@ -128,3 +128,12 @@ func fileKind(m os.FileMode) string {
 	}
 	return "not a regular file"
 }
+
+// ReadRegularFile reads a file named by a config (a token, a key, a
+// certificate) as config files are read: a regular file only, never opened
+// when it is a FIFO or a device, not in /proc, at most max bytes, within
+// 10 s; what names the reader in errors ("the API token file"). For what
+// is read at start and on every reload, where a FIFO would hang the reload.
+func ReadRegularFile(path string, max int64, what string) ([]byte, error) {
+	return readRegular(path, max, what)
+}
