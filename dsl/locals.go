@@ -13,6 +13,8 @@ type local struct {
 	attr *hcl.Attribute
 	dir  string
 	deps []string
+	// whole: the expression reads `local` as a whole (local, local["x"]).
+	whole bool
 }
 
 // locals evaluates every local in dependency order; a cycle is an error
@@ -31,11 +33,17 @@ func (l *loader) locals() {
 			}
 			lc := &local{attr: a, dir: fb.dir}
 			for _, tr := range a.Expr.Variables() {
-				if tr.RootName() != "local" || len(tr) < 2 {
+				if tr.RootName() != "local" {
+					continue
+				}
+				if len(tr) < 2 {
+					lc.whole = true
 					continue
 				}
 				if step, ok := tr[1].(hcl.TraverseAttr); ok {
 					lc.deps = append(lc.deps, step.Name)
+				} else {
+					lc.whole = true
 				}
 			}
 			all[name] = lc
@@ -131,6 +139,9 @@ func (l *loader) locals() {
 // refers to a local that does not exist, it gets every local, for the
 // error's suggestion.
 func (l *loader) localsFor(lc *local, all map[string]*local) cty.Value {
+	if lc.whole {
+		return cty.ObjectVal(l.cfg.locals)
+	}
 	m := make(map[string]cty.Value, len(lc.deps))
 	for _, d := range lc.deps {
 		v, ok := l.cfg.locals[d]
