@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -270,7 +269,7 @@ func readToken(path string) (string, error) {
 	if path == "" {
 		return "", nil
 	}
-	b, err := os.ReadFile(path)
+	b, err := dsl.ReadRegularFile(path, 4<<10, "the API token file")
 	if err != nil {
 		return "", fmt.Errorf("reading the API token: %w", err)
 	}

@@ -2,10 +2,10 @@ package api
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
+
+	"github.com/satellite-hq/satellite/internal/tlsblock"
 )
 
 // loadTLS reads the certificate, key and client CAs once, at start: a
@@ -14,9 +14,9 @@ func loadTLS(f TLSFiles) (*tls.Config, error) {
 	if f.CertFile == "" || f.KeyFile == "" {
 		return nil, errors.New("api: tls needs both cert_file and key_file")
 	}
-	cert, err := tls.LoadX509KeyPair(f.CertFile, f.KeyFile)
+	cert, err := tlsblock.KeyPair(f.CertFile, f.KeyFile, "api.tls")
 	if err != nil {
-		return nil, fmt.Errorf("api: tls: %w", err)
+		return nil, fmt.Errorf("api: %w", err)
 	}
 	cfg := &tls.Config{
 		MinVersion:   tls.VersionTLS12,
@@ -24,13 +24,9 @@ func loadTLS(f TLSFiles) (*tls.Config, error) {
 		NextProtos:   []string{"h2", "http/1.1"},
 	}
 	if f.ClientCAFile != "" {
-		pem, err := os.ReadFile(f.ClientCAFile)
+		pool, err := tlsblock.CertPool(f.ClientCAFile, "the client CA (api.tls client_ca_file)")
 		if err != nil {
-			return nil, fmt.Errorf("api: tls: client CA: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("api: tls: client CA %s: no PEM certificate in it", f.ClientCAFile)
+			return nil, fmt.Errorf("api: %w", err)
 		}
 		cfg.ClientCAs = pool
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert

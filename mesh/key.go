@@ -4,10 +4,11 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/satellite-hq/satellite/dsl"
 )
 
 // GenerateKey returns a new gossip key: 32 random bytes, base64 (`satellite keygen`).
@@ -33,7 +34,7 @@ func DecodeKey(s string) ([]byte, error) {
 
 // ReadKeyFile reads a gossip key file written from `satellite keygen`.
 func ReadKeyFile(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+	b, err := dsl.ReadRegularFile(path, 4<<10, "the gossip key file")
 	if err != nil {
 		return nil, fmt.Errorf("reading the gossip key: %w", err)
 	}

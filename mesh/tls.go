@@ -7,8 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strings"
+
+	"github.com/satellite-hq/satellite/internal/tlsblock"
 )
 
 // TLSFiles are the PEM files of the peer endpoint's mutual TLS: this
@@ -40,15 +41,11 @@ func loadPeerTLS(f TLSFiles, node string) (*peerTLS, error) {
 	if f.CAFile == "" || f.CertFile == "" || f.KeyFile == "" {
 		return nil, errors.New("mesh tls: ca_file, cert_file and key_file are all required")
 	}
-	pem, err := os.ReadFile(f.CAFile)
+	roots, err := tlsblock.CertPool(f.CAFile, "mesh.tls ca_file")
 	if err != nil {
 		return nil, fmt.Errorf("mesh tls: %w", err)
 	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("mesh tls: %s holds no PEM certificate", f.CAFile)
-	}
-	cert, err := tls.LoadX509KeyPair(f.CertFile, f.KeyFile)
+	cert, err := tlsblock.KeyPair(f.CertFile, f.KeyFile, "mesh.tls")
 	if err != nil {
 		return nil, fmt.Errorf("mesh tls: %w", err)
 	}

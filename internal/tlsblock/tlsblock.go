@@ -8,10 +8,7 @@ package tlsblock
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
-	"fmt"
 	"net"
-	"os"
 
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/zclconf/go-cty/cty"
@@ -116,20 +113,16 @@ func (o *Options) Config(addr string) (*tls.Config, error) {
 		cfg.ServerName = host
 	}
 	if o.CAFile != "" {
-		pem, err := os.ReadFile(o.CAFile)
+		pool, err := CertPool(o.CAFile, "tls.ca_file")
 		if err != nil {
-			return nil, fmt.Errorf("reading tls.ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls.ca_file %s holds no PEM certificate", o.CAFile)
+			return nil, err
 		}
 		cfg.RootCAs = pool
 	}
 	if o.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
+		cert, err := KeyPair(o.CertFile, o.KeyFile, "tls")
 		if err != nil {
-			return nil, fmt.Errorf("loading tls.cert_file and tls.key_file: %w", err)
+			return nil, err
 		}
 		cfg.Certificates = []tls.Certificate{cert}
 	}

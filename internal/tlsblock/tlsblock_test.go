@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -30,13 +31,18 @@ func TestConfig(t *testing.T) {
 	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	fifo := filepath.Join(dir, "fifo.pem")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for name, tc := range map[string]struct {
 		o    Options
 		want string
 	}{
 		"missing CA file":  {Options{CAFile: filepath.Join(dir, "nope.pem")}, "reading tls.ca_file"},
 		"CA file not PEM":  {Options{CAFile: notPEM}, "holds no PEM certificate"},
-		"missing key pair": {Options{CertFile: filepath.Join(dir, "c.pem"), KeyFile: filepath.Join(dir, "k.pem")}, "loading tls.cert_file and tls.key_file"},
+		"missing key pair": {Options{CertFile: filepath.Join(dir, "c.pem"), KeyFile: filepath.Join(dir, "k.pem")}, "reading tls.cert_file"},
+		"FIFO CA file":     {Options{CAFile: fifo}, "not a regular file"},
 	} {
 		if _, err := tc.o.Config("h:1"); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err %v, want %q", name, err, tc.want)
