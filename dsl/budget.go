@@ -39,10 +39,10 @@ type budget struct {
 	// acc[id] is what the current evaluation of `for` or template id has
 	// built, lit[id] a template's literal bytes.
 	acc, lit []int64
-	// exhausted is the first over-budget error; reported and stepsReported
-	// keep it to one diagnostic per load.
-	exhausted               *LimitError
-	reported, stepsReported bool
+	// exhausted is the first over-budget error; stepsReported keeps it to
+	// one diagnostic per load.
+	exhausted     *LimitError
+	stepsReported bool
 }
 
 // Step costs, in rough proportion to what they take (a step is up to ~1 µs

@@ -130,15 +130,6 @@ func (e *LimitError) Error() string {
 	return fmt.Sprintf("%s This is over the limit %s = %d. %s", e.What, e.Name, e.Limit, limitHint(e.Name))
 }
 
-// limitsSchema is `agent { limits { ... } }`.
-var limitsSchema = func() *hcl.BodySchema {
-	s := &hcl.BodySchema{}
-	for _, n := range limitNames {
-		s.Attributes = append(s.Attributes, hcl.AttributeSchema{Name: n})
-	}
-	return s
-}()
-
 var agentLimitsSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "limits"}}}
 
 // readLimits reads `agent { limits {} }` of the first agent block, then
