@@ -92,7 +92,7 @@ func TestReadRegularFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ path, want string }{
-		{fifo, "not a regular file (a FIFO)"},
+		{fifo, "not a regular file (a named pipe (FIFO))"},
 		{"/dev/zero", "not a regular file (a character device)"},
 		{dir, "not a regular file (a directory)"},
 		{"/proc/self/status", "is in /proc"},

@@ -35,7 +35,7 @@ func readRegular(path string, max int64, what string) ([]byte, error) {
 		return nil, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file (%s): %s reads regular files only", path, fileKind(st.Mode()), what)
+		return nil, fmt.Errorf("%s is not a regular file (%s): %s reads regular files only", path, FileKind(st.Mode()), what)
 	}
 	if st.Size() > max {
 		return nil, fmt.Errorf("%s is %d bytes, larger than %s reads (%d bytes)", path, st.Size(), what, max)
@@ -113,18 +113,23 @@ func sameFile(st os.FileInfo, fst *syscall.Stat_t) bool {
 	return ok && s.Dev == fst.Dev && s.Ino == fst.Ino
 }
 
-func fileKind(m os.FileMode) string {
+// FileKind names a file's type for errors, such as "a named pipe (FIFO)"
+// or "a directory"; "not a regular file" for any other kind. file() and the
+// file check word it alike.
+func FileKind(m os.FileMode) string {
 	switch {
 	case m.IsDir():
 		return "a directory"
 	case m&os.ModeNamedPipe != 0:
-		return "a FIFO"
+		return "a named pipe (FIFO)"
 	case m&os.ModeSocket != 0:
 		return "a socket"
 	case m&os.ModeCharDevice != 0:
 		return "a character device"
 	case m&os.ModeDevice != 0:
-		return "a device"
+		return "a block device"
+	case m&os.ModeSymlink != 0:
+		return "a symbolic link"
 	}
 	return "not a regular file"
 }

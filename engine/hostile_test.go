@@ -220,7 +220,7 @@ func TestConfigFileFIFO(t *testing.T) {
 	}
 	var diags hcl.Diagnostics
 	withTimeout(t, hostileTimeout, func() { _, _, diags = loadAsValidate([]string{dir}, benchOpts()) })
-	if !diags.HasErrors() || !strings.Contains(diags.Error(), "not a regular file (a FIFO)") {
+	if !diags.HasErrors() || !strings.Contains(diags.Error(), "not a regular file (a named pipe (FIFO))") {
 		t.Errorf("want a FIFO error, got %v", diags)
 	}
 }

@@ -236,7 +236,7 @@ func (c *Checker) search() (matched, truncated bool, err error) {
 		return false, false, err
 	}
 	if !info.Mode().IsRegular() {
-		return false, false, fmt.Errorf("%s is %s now", c.path, kind(info.Mode()))
+		return false, false, fmt.Errorf("%s is %s now", c.path, dsl.FileKind(info.Mode()))
 	}
 	var data []byte
 	if info.Size() < smallFile {
@@ -301,7 +301,7 @@ func (c *Checker) judge(f finding, start time.Time) checks.Result {
 	if c.contains != nil {
 		switch {
 		case !f.info.Mode().IsRegular():
-			problems = append(problems, fmt.Sprintf("%s is %s; contains needs a regular file", c.path, kind(f.info.Mode())))
+			problems = append(problems, fmt.Sprintf("%s is %s; contains needs a regular file", c.path, dsl.FileKind(f.info.Mode())))
 		case f.readErr != nil:
 			problems = append(problems, f.readErr.Error())
 		case !f.matched:
@@ -384,26 +384,6 @@ func octalMode(m fs.FileMode) string {
 		bits |= 0o1000
 	}
 	return fmt.Sprintf("%04o", bits)
-}
-
-// kind names a file's type, for errors.
-func kind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeCharDevice != 0:
-		return "a character device"
-	case m&fs.ModeDevice != 0:
-		return "a block device"
-	case m&fs.ModeSymlink != 0:
-		return "a symbolic link"
-	default:
-		return "not a regular file"
-	}
 }
 
 func critical(msg string) checks.Result {
