@@ -1,21 +1,15 @@
 package api
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/satellite-hq/satellite/internal/testpki"
 )
 
 // testPKI is a CA, a server certificate for 127.0.0.1 and a client
@@ -30,71 +24,15 @@ type testPKI struct {
 
 func newTestPKI(t *testing.T) testPKI {
 	t.Helper()
-	dir := t.TempDir()
-	caCert, caKey := makeCert(t, nil, nil, "test CA", true, x509.ExtKeyUsageAny)
-	srvCert, srvKey := makeCert(t, caCert, caKey, "satellite", false, x509.ExtKeyUsageServerAuth)
-	cliCert, cliKey := makeCert(t, caCert, caKey, "dashboard", false, x509.ExtKeyUsageClientAuth)
-	otherCA, otherKey := makeCert(t, nil, nil, "other CA", true, x509.ExtKeyUsageAny)
-	othCert, othKey := makeCert(t, otherCA, otherKey, "intruder", false, x509.ExtKeyUsageClientAuth)
-
-	p := testPKI{
-		caFile:   filepath.Join(dir, "ca.crt"),
-		certFile: filepath.Join(dir, "agent.crt"),
-		keyFile:  filepath.Join(dir, "agent.key"),
-		roots:    x509.NewCertPool(),
+	only := func(u x509.ExtKeyUsage) func(*x509.Certificate) {
+		return func(c *x509.Certificate) { c.ExtKeyUsage = []x509.ExtKeyUsage{u} }
 	}
-	p.roots.AddCert(caCert)
-	writePEM(t, p.caFile, "CERTIFICATE", caCert.Raw)
-	writePEM(t, p.certFile, "CERTIFICATE", srvCert.Raw)
-	der, err := x509.MarshalECPrivateKey(srvKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writePEM(t, p.keyFile, "EC PRIVATE KEY", der)
-	p.client = tls.Certificate{Certificate: [][]byte{cliCert.Raw}, PrivateKey: cliKey}
-	p.otherClient = tls.Certificate{Certificate: [][]byte{othCert.Raw}, PrivateKey: othKey}
-	return p
-}
-
-func makeCert(t *testing.T, parent *x509.Certificate, parentKey *ecdsa.PrivateKey, cn string, ca bool, usage x509.ExtKeyUsage) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-	}
-	if ca {
-		tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
-		tmpl.KeyUsage |= x509.KeyUsageCertSign
-	} else {
-		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
-	}
-	if parent == nil {
-		parent, parentKey = tmpl, key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, key
-}
-
-func writePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
+	ca, other := testpki.NewCA(t, "test CA"), testpki.NewCA(t, "other CA")
+	srv := ca.Issue(t, "satellite", only(x509.ExtKeyUsageServerAuth))
+	return testPKI{
+		caFile: ca.File, certFile: srv.CertFile, keyFile: srv.KeyFile, roots: ca.Pool(),
+		client:      ca.Issue(t, "dashboard", only(x509.ExtKeyUsageClientAuth)).Pair,
+		otherClient: other.Issue(t, "intruder", only(x509.ExtKeyUsageClientAuth)).Pair,
 	}
 }
 

@@ -2,95 +2,26 @@ package mesh
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/satellite-hq/satellite/health"
+	"github.com/satellite-hq/satellite/internal/testpki"
 )
 
-// testCA is a certificate authority made in the test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	file string // its certificate, PEM
-	dir  string
-}
-
-var serial int64
-
-func newTestCA(t *testing.T, cn string) *testCA {
+// issue makes ca's certificate for name (a DNS name only: the mesh checks
+// names, not addresses) and returns the mesh's files for it.
+func issue(t *testing.T, ca *testpki.CA, name string, opts ...func(*x509.Certificate)) *TLSFiles {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial++
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	ca := &testCA{cert: cert, key: key, dir: t.TempDir()}
-	ca.file = filepath.Join(ca.dir, "ca.crt")
-	writePEM(t, ca.file, "CERTIFICATE", der)
-	return ca
-}
-
-func writePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// certOpts adjusts a leaf certificate before it is signed.
-type certOpts func(*x509.Certificate)
-
-// issue makes a leaf certificate for name (a DNS SAN), usable as server
-// and client, and returns the mesh's files for it.
-func (ca *testCA) issue(t *testing.T, name string, opts ...certOpts) *TLSFiles {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial++
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
-	for _, o := range opts {
-		o(tmpl)
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kd, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &TLSFiles{CAFile: ca.file, CertFile: filepath.Join(ca.dir, name+".crt"), KeyFile: filepath.Join(ca.dir, name+".key")}
-	writePEM(t, f.CertFile, "CERTIFICATE", der)
-	writePEM(t, f.KeyFile, "PRIVATE KEY", kd)
-	return f
+	opts = append([]func(*x509.Certificate){func(c *x509.Certificate) { c.IPAddresses = nil }}, opts...)
+	l := ca.Issue(t, name, opts...)
+	return &TLSFiles{CAFile: ca.File, CertFile: l.CertFile, KeyFile: l.KeyFile}
 }
 
 // httpsClient is a client of node a's endpoint trusting roots, presenting
@@ -107,12 +38,6 @@ func httpsClient(roots *x509.CertPool, cert *TLSFiles) *http.Client {
 		tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &c, nil }
 	}
 	return &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{TLSClientConfig: tc, Proxy: nil}}
-}
-
-func pool(ca *testCA) *x509.CertPool {
-	p := x509.NewCertPool()
-	p.AddCert(ca.cert)
-	return p
 }
 
 // peerStatus GETs a peer endpoint; the error is any failure to get a 200.
@@ -133,14 +58,14 @@ func peerStatus(c *http.Client, url, auth string) (int, string, error) {
 func TestPeerTLS(t *testing.T) {
 	ctx := context.Background()
 	_, key := mustKey(t)
-	ca, other := newTestCA(t, "mesh CA"), newTestCA(t, "another CA")
-	fa, fb := ca.issue(t, "a"), ca.issue(t, "b")
+	ca, other := testpki.NewCA(t, "mesh CA"), testpki.NewCA(t, "another CA")
+	fa, fb := issue(t, ca, "a"), issue(t, ca, "b")
 	a := startNode(t, "a", addr(10, 1), func(c *Config) { c.TLS = fa; c.EncryptKey = key })
 	b := startNode(t, "b", addr(10, 2), func(c *Config) { c.TLS = fb; c.EncryptKey = key; c.Join = []string{gossip(addr(10, 1))} })
 	// c's certificate is from another CA: it is in the mesh (it has the
 	// gossip key) but neither side accepts the other's endpoint.
 	c := startNode(t, "c", addr(10, 3), func(c *Config) {
-		c.TLS = other.issue(t, "c")
+		c.TLS = issue(t, other, "c")
 		c.EncryptKey = key
 		c.Join = []string{gossip(addr(10, 1))}
 	})
@@ -184,22 +109,22 @@ func TestPeerTLS(t *testing.T) {
 	// The server side, alone: a client with a good certificate and token
 	// reads a; without the token it is refused (both are required when the
 	// mesh is encrypted).
-	if code, body, err := peerStatus(httpsClient(pool(ca), fb), urlA, tok()); err != nil || code != http.StatusOK || !strings.Contains(body, `"name":"a"`) {
+	if code, body, err := peerStatus(httpsClient(ca.Pool(), fb), urlA, tok()); err != nil || code != http.StatusOK || !strings.Contains(body, `"name":"a"`) {
 		t.Fatalf("good certificate and token: %d %v %.80s", code, err, body)
 	}
-	if code, _, err := peerStatus(httpsClient(pool(ca), fb), urlA, ""); err != nil || code != http.StatusUnauthorized {
+	if code, _, err := peerStatus(httpsClient(ca.Pool(), fb), urlA, ""); err != nil || code != http.StatusUnauthorized {
 		t.Fatalf("good certificate, no token: %d %v", code, err)
 	}
 	// No client certificate, or one from another CA: the handshake fails.
-	for name, cert := range map[string]*TLSFiles{"no client certificate": nil, "another CA's certificate": other.issue(t, "b")} {
-		if code, _, err := peerStatus(httpsClient(pool(ca), cert), urlA, tok()); err == nil {
+	for name, cert := range map[string]*TLSFiles{"no client certificate": nil, "another CA's certificate": issue(t, other, "b")} {
+		if code, _, err := peerStatus(httpsClient(ca.Pool(), cert), urlA, tok()); err == nil {
 			t.Errorf("%s: answered %d", name, code)
 		} else {
 			t.Logf("%s: %v", name, err)
 		}
 	}
 	// A client that does not trust the mesh CA refuses a.
-	if _, _, err := peerStatus(httpsClient(pool(other), fb), urlA, tok()); err == nil || !strings.Contains(err.Error(), "certificate") {
+	if _, _, err := peerStatus(httpsClient(other.Pool(), fb), urlA, tok()); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("client trusting another CA: %v", err)
 	}
 	// Plain HTTP gets no status (Go's TLS server answers 400).
@@ -213,9 +138,9 @@ func TestPeerTLS(t *testing.T) {
 // A server whose certificate is good but names another node is refused:
 // an address is only what a member advertises.
 func TestPeerTLSChecksTheMemberName(t *testing.T) {
-	ca := newTestCA(t, "mesh CA")
-	a := startNode(t, "a", addr(11, 1), func(c *Config) { c.TLS = ca.issue(t, "a") })
-	impostor := ca.issue(t, "x")
+	ca := testpki.NewCA(t, "mesh CA")
+	a := startNode(t, "a", addr(11, 1), func(c *Config) { c.TLS = issue(t, ca, "a") })
+	impostor := issue(t, ca, "x")
 	pt, err := loadPeerTLS(*impostor, "x")
 	if err != nil {
 		t.Fatal(err)
@@ -243,13 +168,13 @@ func TestPeerTLSChecksTheMemberName(t *testing.T) {
 }
 
 func TestPeerTLSConfigErrors(t *testing.T) {
-	ca, other := newTestCA(t, "mesh CA"), newTestCA(t, "another CA")
-	good := ca.issue(t, "a")
-	serverOnly := ca.issue(t, "a-server", func(c *x509.Certificate) { c.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth} })
-	ipOnly := ca.issue(t, "ip", func(c *x509.Certificate) {
+	ca, other := testpki.NewCA(t, "mesh CA"), testpki.NewCA(t, "another CA")
+	good := issue(t, ca, "a")
+	serverOnly := issue(t, ca, "a-server", func(c *x509.Certificate) { c.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth} })
+	ipOnly := issue(t, ca, "ip", func(c *x509.Certificate) {
 		c.DNSNames, c.Subject.CommonName, c.IPAddresses = nil, "", []net.IP{net.ParseIP("127.0.0.1")}
 	})
-	cnOnly := ca.issue(t, "cn", func(c *x509.Certificate) { c.DNSNames = nil })
+	cnOnly := issue(t, ca, "cn", func(c *x509.Certificate) { c.DNSNames = nil })
 	for name, tc := range map[string]struct {
 		files TLSFiles
 		node  string
@@ -260,12 +185,12 @@ func TestPeerTLSConfigErrors(t *testing.T) {
 		"CN without SANs":  {*cnOnly, "cn", ""},
 		"another node":     {*good, "b", `not this node ("b")`},
 		"IP SAN only":      {*ipOnly, "ip", "not this node"},
-		"another CA":       {TLSFiles{CAFile: other.file, CertFile: good.CertFile, KeyFile: good.KeyFile}, "a", "peers would refuse"},
+		"another CA":       {TLSFiles{CAFile: other.File, CertFile: good.CertFile, KeyFile: good.KeyFile}, "a", "peers would refuse"},
 		"server auth only": {*serverOnly, "a-server", "peers would refuse"},
-		"key mismatch":     {TLSFiles{CAFile: ca.file, CertFile: good.CertFile, KeyFile: serverOnly.KeyFile}, "a", "private key does not match"},
+		"key mismatch":     {TLSFiles{CAFile: ca.File, CertFile: good.CertFile, KeyFile: serverOnly.KeyFile}, "a", "private key does not match"},
 		"no CA file":       {TLSFiles{CertFile: good.CertFile, KeyFile: good.KeyFile}, "a", "all required"},
 		"CA not PEM":       {TLSFiles{CAFile: good.KeyFile, CertFile: good.CertFile, KeyFile: good.KeyFile}, "a", "no PEM certificate"},
-		"missing file":     {TLSFiles{CAFile: ca.file + ".nope", CertFile: good.CertFile, KeyFile: good.KeyFile}, "a", "no such file"},
+		"missing file":     {TLSFiles{CAFile: ca.File + ".nope", CertFile: good.CertFile, KeyFile: good.KeyFile}, "a", "no such file"},
 	} {
 		_, err := New(Config{NodeName: tc.node, Bind: "127.0.0.1:0", TLS: &tc.files})
 		switch {

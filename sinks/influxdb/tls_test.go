@@ -2,16 +2,9 @@ package influxdb
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -23,13 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/satellite-hq/satellite/internal/testpki"
 	"github.com/satellite-hq/satellite/sinks"
 )
 
 // pki is a CA with a server certificate for 127.0.0.1 and a client
-// certificate, written as PEM files in dir.
+// certificate, written as PEM files.
 type pki struct {
-	dir                       string
 	caFile, certFile, keyFile string
 	caPool                    *x509.CertPool
 	serverCert                tls.Certificate
@@ -37,51 +30,13 @@ type pki struct {
 
 func newPKI(t *testing.T) *pki {
 	t.Helper()
-	dir := t.TempDir()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	only := func(u x509.ExtKeyUsage) func(*x509.Certificate) {
+		return func(c *x509.Certificate) { c.ExtKeyUsage = []x509.ExtKeyUsage{u} }
 	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	issue := func(serial int64, cn string, usage x509.ExtKeyUsage, ips []net.IP) ([]byte, *ecdsa.PrivateKey) {
-		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-			ExtKeyUsage: []x509.ExtKeyUsage{usage}, IPAddresses: ips, KeyUsage: x509.KeyUsageDigitalSignature,
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return der, key
-	}
-	p := &pki{dir: dir, caPool: x509.NewCertPool()}
-	p.caPool.AddCert(ca)
-	write := func(name, typ string, der []byte) string {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
-	p.caFile = write("ca.pem", "CERTIFICATE", caDER)
-	srvDER, srvKey := issue(2, "influx", x509.ExtKeyUsageServerAuth, []net.IP{net.IPv4(127, 0, 0, 1)})
-	p.serverCert = tls.Certificate{Certificate: [][]byte{srvDER}, PrivateKey: srvKey}
-	cliDER, cliKey := issue(3, "satellite-agent", x509.ExtKeyUsageClientAuth, nil)
-	p.certFile = write("client.pem", "CERTIFICATE", cliDER)
-	keyDER, err := x509.MarshalECPrivateKey(cliKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.keyFile = write("client-key.pem", "EC PRIVATE KEY", keyDER)
-	return p
+	ca := testpki.NewCA(t, "test CA")
+	client := ca.Issue(t, "satellite-agent", only(x509.ExtKeyUsageClientAuth))
+	return &pki{caFile: ca.File, certFile: client.CertFile, keyFile: client.KeyFile, caPool: ca.Pool(),
+		serverCert: ca.Issue(t, "influx", only(x509.ExtKeyUsageServerAuth)).Pair}
 }
 
 // The sink reaches a real InfluxDB through a TLS proxy that requires a
