@@ -507,21 +507,6 @@ func (m *Mesh) isMember(name string) bool {
 	return false
 }
 
-// clockQuery is the serf query that clock checks send.
-const clockQuery = "satellite:clock"
-
-func (m *Mesh) query(q *serf.Query) {
-	switch q.Name {
-	case clockQuery:
-		b := strconv.AppendInt(nil, time.Now().UnixNano(), 10)
-		if err := q.Respond(b); err != nil {
-			m.log.Debug("answering a clock query", "from", q.SourceNode(), "error", err)
-		}
-	default:
-		m.log.Debug("ignoring query", "name", q.Name)
-	}
-}
-
 // publisher sends a digest on Notify (at most one per Debounce) and every
 // RefreshInterval.
 func (m *Mesh) publisher(ctx context.Context) {

@@ -26,6 +26,7 @@ const maxPeerBody = 8 << 20
 func (m *Mesh) peerServer() *http.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc(PeerPath, m.servePeer)
+	mux.HandleFunc(ClockPath, m.serveClock)
 	var tc *tls.Config
 	if m.tls != nil {
 		tc = m.tls.server
