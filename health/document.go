@@ -29,6 +29,9 @@ type Member struct {
 	Addr   string            `json:"addr"`
 	Status string            `json:"status"`
 	Tags   map[string]string `json:"tags"`
+	// Foreign is true for a member that is no satellite agent (a plain serf
+	// agent in the same gossip pool): listed, never counted.
+	Foreign bool `json:"foreign,omitempty"`
 }
 
 // Node is one node in the status document.

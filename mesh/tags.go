@@ -65,6 +65,20 @@ func (t MemberTags) encode() map[string]string {
 	return m
 }
 
+// IsSatellite reports whether a member's tags are a satellite agent's. Every
+// agent sets a boot tag; a member without a valid one (a plain serf agent
+// that joined the same gossip pool) is foreign: it is listed, but it counts
+// neither towards the cluster's status nor as a peer of the peers and clock
+// checks.
+func IsSatellite(tags map[string]string) bool {
+	b, ok := tags[tagBoot]
+	if !ok || b == "" {
+		return false
+	}
+	_, err := strconv.ParseUint(b, 36, 64)
+	return err == nil
+}
+
 // ParseTags reads a member's serf tags. A malformed value is an error, but
 // the rest is still returned: a member from a newer or broken version must
 // still show up.
