@@ -13,8 +13,20 @@ import (
 	"github.com/satellite-hq/satellite/health"
 )
 
-// LocalStatus is this node's entry of the status document, secrets redacted.
+// LocalStatus is this node's entry of the status document, secrets
+// redacted, with its mesh membership when it has a mesh (the shape of the
+// entries of GET /v1/status).
 func (a *Agent) LocalStatus() health.Node {
+	n := a.node()
+	if m := a.meshRunning(); m != nil {
+		n.MemberStatus = m.LocalMember()
+	}
+	return n
+}
+
+// node is this node's status without its membership: what the mesh serves
+// peers and summarises in digests.
+func (a *Agent) node() health.Node {
 	cfg, plan := a.config()
 	var probes []health.Probe
 	if a.sched != nil {

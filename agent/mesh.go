@@ -38,7 +38,7 @@ func (a *Agent) newMesh(cfg *dsl.Config, plan *engine.Plan, apiAddr string) (*me
 		EncryptKey: key, DataDir: cfg.Agent.DataDir,
 		Role: cfg.Agent.Tags["role"], Tags: cfg.Agent.Tags, APIAddr: apiAddr,
 		ConfigHash: plan.Hash, Version: a.opts.Version,
-		Local: a.LocalStatus, Health: a.health, OnEvent: a.publishCluster,
+		Local: a.node, Health: a.health, OnEvent: a.publishCluster,
 		Logger: a.log.Named("mesh"),
 	}
 	if t := mc.TLS; t != nil {
@@ -68,22 +68,39 @@ func (a *Agent) health() (backlog, dropped uint64) {
 	return backlog, dropped
 }
 
-// ClusterStatus is the status document: every member with a mesh, this
-// node alone without one.
+// ClusterStatus is the status document: every member with a mesh, from
+// this node's state (it never waits on a peer), this node alone without one.
 func (a *Agent) ClusterStatus(ctx context.Context) health.Cluster {
 	if m := a.meshRunning(); m != nil {
-		cs := m.ClusterView(ctx)
-		for i := range cs.Nodes {
-			if cs.Nodes[i].Name == a.nodeName() {
-				// This node's own entry is read directly, never stale.
-				local := a.LocalStatus()
-				local.MemberStatus = cs.Nodes[i].MemberStatus
-				cs.Nodes[i] = local
-			}
-		}
-		return cs
+		return a.withLocal(m.ClusterView(ctx))
 	}
 	return health.ClusterOf([]health.Node{a.LocalStatus()}, time.Now())
+}
+
+// NodeStatus is the status document of one member, read from it now
+// (GET /v1/status?node=NAME); ok is false when name is no member.
+func (a *Agent) NodeStatus(ctx context.Context, name string) (health.Cluster, bool) {
+	if m := a.meshRunning(); m != nil {
+		cs, ok := m.NodeView(ctx, name)
+		return a.withLocal(cs), ok
+	}
+	if name != a.nodeName() {
+		return health.Cluster{}, false
+	}
+	return health.ClusterOf([]health.Node{a.LocalStatus()}, time.Now()), true
+}
+
+// withLocal puts this node's own entry, read directly and never stale, in
+// a document.
+func (a *Agent) withLocal(cs health.Cluster) health.Cluster {
+	for i := range cs.Nodes {
+		if cs.Nodes[i].Name == a.nodeName() {
+			local := a.node()
+			local.MemberStatus = cs.Nodes[i].MemberStatus
+			cs.Nodes[i] = local
+		}
+	}
+	return cs
 }
 
 // Members lists the mesh's members; none without a mesh.

@@ -240,6 +240,14 @@ func (c *Client) Status(ctx context.Context) (health.Cluster, []byte, error) {
 	return cs, raw, err
 }
 
+// NodeStatus fetches GET /v1/status?node=NAME: one member, read from it
+// now, and the answer as sent.
+func (c *Client) NodeStatus(ctx context.Context, name string) (health.Cluster, []byte, error) {
+	var cs health.Cluster
+	raw, err := c.get(ctx, "/v1/status?node="+url.QueryEscape(name), &cs)
+	return cs, raw, err
+}
+
 // LocalStatus fetches GET /v1/status/local: this node, and the answer as sent.
 func (c *Client) LocalStatus(ctx context.Context) (health.Node, []byte, error) {
 	var n health.Node

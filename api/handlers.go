@@ -226,7 +226,21 @@ func (r *statusRecorder) WriteHeader(code int) {
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
-	cs := s.b.ClusterStatus(r.Context())
+	node, err := parseStatusQuery(r.URL.RawQuery)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	var cs health.Cluster
+	if node != "" {
+		var ok bool
+		if cs, ok = s.b.NodeStatus(r.Context(), node); !ok {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("no member is named %q", node))
+			return
+		}
+	} else {
+		cs = s.b.ClusterStatus(r.Context())
+	}
 	cs.Nodes = nonNilNodes(cs.Nodes)
 	writeStatusJSON(w, http.StatusOK, cs, func() any {
 		nodes := make([]health.Node, len(cs.Nodes))
@@ -498,4 +512,22 @@ func putBuf(buf *bytes.Buffer) {
 	}
 	buf.Reset()
 	bufPool.Put(buf)
+}
+
+// parseStatusQuery reads GET /v1/status's one parameter, node; anything
+// else, or a malformed query, is refused rather than ignored.
+func parseStatusQuery(raw string) (node string, err error) {
+	v, err := url.ParseQuery(raw)
+	if err != nil {
+		return "", fmt.Errorf("malformed query: %v", err)
+	}
+	for k, vals := range v {
+		if k != "node" {
+			return "", fmt.Errorf("unknown parameter %q (only node)", k)
+		}
+		if len(vals) != 1 || vals[0] == "" {
+			return "", errors.New("node must be given once, with a member's name")
+		}
+	}
+	return v.Get("node"), nil
 }

@@ -46,6 +46,16 @@ func (b *stubBackend) ClusterStatus(context.Context) health.Cluster {
 	return health.ClusterOf([]health.Node{b.LocalStatus()}, time.Now())
 }
 
+func (b *stubBackend) NodeStatus(ctx context.Context, name string) (health.Cluster, bool) {
+	cs := b.ClusterStatus(ctx)
+	for _, n := range cs.Nodes {
+		if n.Name == name {
+			return health.ClusterOf([]health.Node{n}, cs.Timestamp), true
+		}
+	}
+	return health.Cluster{}, false
+}
+
 func (b *stubBackend) Members() []health.Member {
 	b.mu.Lock()
 	defer b.mu.Unlock()

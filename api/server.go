@@ -33,6 +33,9 @@ type Backend interface {
 	// ClusterStatus is the cluster as this node knows it (GET /v1/status);
 	// without a mesh, this node alone.
 	ClusterStatus(ctx context.Context) health.Cluster
+	// NodeStatus is the status document of one member only, read from it
+	// now (GET /v1/status?node=NAME); ok is false when name is no member.
+	NodeStatus(ctx context.Context, name string) (cs health.Cluster, ok bool)
 	// Members are the mesh members (GET /v1/members); none without a mesh.
 	Members() []health.Member
 	// Reload reads the config again and, when it has no errors, applies it.

@@ -43,7 +43,19 @@ type Node struct {
 	Version      string    `json:"version"`
 	ObservedAt   time.Time `json:"observed_at"`
 	Stale        bool      `json:"stale"`
-	Probes       []Probe   `json:"probes"`
+	// StaleReason says why a stale node is stale: its member is failed,
+	// left or leaving, it is suspect, its peer endpoint did not answer
+	// (unreachable), or no digest came from it for three refresh periods
+	// (no digest).
+	StaleReason string `json:"stale_reason,omitempty"`
+	// DataAgeSeconds is how long ago this node received the newest of the
+	// data shown (a digest or a read of the node's peer endpoint); 0 for
+	// the node answering.
+	DataAgeSeconds float64 `json:"data_age_seconds"`
+	// PeerAnswered says whether the node's peer endpoint answered the last
+	// read of it by the node answering; absent when it was never read.
+	PeerAnswered *bool   `json:"peer_answered,omitempty"`
+	Probes       []Probe `json:"probes"`
 }
 
 // Cluster is the status document of GET /v1/status.
@@ -52,6 +64,9 @@ type Cluster struct {
 	Summary   string    `json:"summary"`
 	Timestamp time.Time `json:"timestamp"`
 	Nodes     []Node    `json:"nodes"`
+	// Foreign lists the members that are no satellite agents (plain serf
+	// agents in the same gossip pool); they count neither way.
+	Foreign []Member `json:"foreign,omitempty"`
 }
 
 // NodeStateOf judges a node from its probes: degraded when any is
@@ -102,7 +117,11 @@ func ClusterOf(nodes []Node, now time.Time) Cluster {
 			why = append(why, "no data yet")
 		}
 		if n.Stale {
-			why = append(why, "stale data")
+			if r := n.StaleReason; r != "" && (n.MemberStatus == nil || r != n.MemberStatus.Status) {
+				why = append(why, "stale data ("+r+")")
+			} else {
+				why = append(why, "stale data")
+			}
 		}
 		if n.MemberStatus != nil && n.MemberStatus.Status != "alive" {
 			why = append(why, n.MemberStatus.Status)

@@ -31,6 +31,7 @@ func TestClusterLifecycle(t *testing.T) {
 	for _, n := range []*testNode{a, b, c} {
 		waitFor(t, 10*time.Second, n.name+" sees 3 alive", func() bool { return n.aliveCount() == 3 })
 	}
+	waitFresh(t, a, 3, "node-b", "node-c")
 	cs := a.m.ClusterView(ctx)
 	if cs.Status != health.Healthy || len(cs.Nodes) != 3 {
 		t.Fatalf("formed cluster: status %s, %d nodes, summary %q", cs.Status, len(cs.Nodes), cs.Summary)

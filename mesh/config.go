@@ -51,7 +51,8 @@ type Config struct {
 	// PeerPort is the port of the read-only peer endpoint, served on the
 	// bind host and advertised on the advertised host.
 	PeerPort int
-	// Join lists addresses tried once at start.
+	// Join lists addresses tried at start, and again with a backoff until
+	// one answers.
 	Join []string
 	// RetryJoin lists addresses tried every RetryInterval, forever, while
 	// one of them is not an alive member (this is what heals a partition
@@ -96,6 +97,9 @@ type Config struct {
 	// RefreshInterval is the period of the unconditional digest (default
 	// 60s); a member whose digest is three periods old is stale.
 	RefreshInterval time.Duration
+	// WatchInterval is how often a node reads the members it watches
+	// (default 15s); a hung member is reported after two failed reads.
+	WatchInterval time.Duration
 	// PeerTimeout bounds one fetch from a peer endpoint (default 2s).
 	PeerTimeout time.Duration
 	// Debounce is the minimum gap between two digests (default 150ms).
@@ -113,6 +117,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.RefreshInterval <= 0 {
 		c.RefreshInterval = DefaultRefreshInterval
+	}
+	if c.WatchInterval <= 0 {
+		c.WatchInterval = DefaultWatchInterval
 	}
 	if c.PeerTimeout <= 0 {
 		c.PeerTimeout = DefaultPeerTimeout

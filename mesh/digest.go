@@ -255,3 +255,18 @@ func clip(s string, n int) string {
 	}
 	return strings.ToValidUTF8(s[:n], "")
 }
+
+// contentKey is what a digest says of the node's state, without its
+// ordering and timestamp: two digests with the same key tell the same
+// state, so a refresh digest does not make the full status be read again.
+func (d Digest) contentKey() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s|%d,%d,%d,%d,%d|%d|%s|%s", d.Status, d.Counts.Passing, d.Counts.Warning, d.Counts.Critical,
+		d.Counts.Blocked, d.Counts.Unknown, d.More, d.ConfigHash, d.Version)
+	for _, s := range notPassingOrder {
+		for _, n := range d.NotPassing[stateCode[s]] {
+			b.WriteString("|" + stateCode[s] + ":" + n)
+		}
+	}
+	return b.String()
+}

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -81,7 +83,12 @@ func TestDigestOrdering(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.hashes["peer"] = "" // a member, as its join event would have said
+	// peer's tags, as its member events tell them.
+	member := func(boot uint64) {
+		tags := MemberTags{Boot: boot}.encode()
+		m.memberEvent(serf.MemberEvent{Type: serf.EventMemberUpdate, Members: []serf.Member{{Name: "peer", Addr: net.IPv4(127, 0, 0, 2), Tags: tags}}})
+	}
+	member(100)
 	deliver := func(boot, seq uint64, status health.NodeState) {
 		d := Digest{Node: "peer", Boot: boot, Seq: seq, Status: status}
 		b, err := encodeWith(d, nil, 0)
@@ -96,9 +103,25 @@ func TestDigestOrdering(t *testing.T) {
 	if c := current(); c.Seq != 5 || c.Status != "healthy" {
 		t.Fatalf("an older sequence replaced a newer one: %+v", c)
 	}
-	deliver(200, 1, "degraded") // restarted node: a newer boot wins with seq 1
-	if c := current(); c.Boot != 200 || c.Seq != 1 {
-		t.Fatalf("a restarted node's digest was ignored: %+v", c)
+	// A forged digest with a huge boot (issue 13: it used to silence the
+	// member for good) is held, never applied: the member's tags say 100.
+	deliver(math.MaxUint64, 1, "degraded")
+	if c := current(); c.Boot != 100 || c.Status != "healthy" {
+		t.Fatalf("a digest with a boot the member's tags do not have was applied: %+v", c)
+	}
+	deliver(100, 6, "healthy") // the real member's next digest still counts
+	if c := current(); c.Seq != 6 {
+		t.Fatalf("the real member's digest was ignored after a forged one: %+v", c)
+	}
+	// A restarted member: its first digest of boot 200 may come before its
+	// new tags. It waits for them, and then wins with seq 1.
+	deliver(200, 1, "degraded")
+	if c := current(); c.Boot != 100 {
+		t.Fatalf("a boot the tags have not confirmed was applied: %+v", c)
+	}
+	member(200)
+	if c := current(); c.Boot != 200 || c.Seq != 1 || c.Status != "degraded" {
+		t.Fatalf("the restarted member's held digest was not applied when its tags came: %+v", c)
 	}
 	deliver(100, 9, "healthy") // the old boot's late digest: ignored
 	if c := current(); c.Boot != 200 {
@@ -109,6 +132,11 @@ func TestDigestOrdering(t *testing.T) {
 	m.userEvent(serf.UserEvent{Name: digestEvent, Payload: b})
 	if _, ok := m.digests["me"]; ok {
 		t.Fatal("stored our own digest")
+	}
+	st := m.Stats()
+	if st.DigestsDropped[dropOldBoot] != 1 || st.DigestsDropped[dropNotNewer] != 1 || st.DigestsDropped[dropUnconfirmed] != 2 ||
+		st.DigestsAccepted != 3 || st.DigestsReceived != 6 {
+		t.Fatalf("counters: %+v", st)
 	}
 }
 

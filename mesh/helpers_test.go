@@ -44,6 +44,12 @@ func healthyStatus(name string, n int) health.Node {
 // startNode builds and runs a mesh; edit adjusts the config first.
 func startNode(t *testing.T, name, ip string, edit func(*Config)) *testNode {
 	t.Helper()
+	return startNodeWith(t, name, ip, edit, nil)
+}
+
+// startNodeWith is startNode; before, when set, sees the mesh before Run.
+func startNodeWith(t *testing.T, name, ip string, edit func(*Config), before func(*Mesh)) *testNode {
+	t.Helper()
 	n := &testNode{name: name, ip: ip, done: make(chan error, 1)}
 	st := healthyStatus(name, 3)
 	n.status.Store(&st)
@@ -66,6 +72,9 @@ func startNode(t *testing.T, name, ip string, edit func(*Config)) *testNode {
 		t.Fatalf("New(%s): %v", name, err)
 	}
 	n.m = m
+	if before != nil {
+		before(m)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	go func() { n.done <- m.Run(ctx) }()
@@ -174,4 +183,22 @@ func (m *Mesh) kill() {
 	if s := m.getSerf(); s != nil {
 		_ = s.Shutdown()
 	}
+}
+
+// waitFresh waits until n's cluster view shows each of peers fresh, with
+// the probes count its endpoint serves (the background fetcher read it).
+func waitFresh(t testing.TB, n *testNode, probes int, peers ...string) {
+	t.Helper()
+	var last string
+	waitFor(t, 15*time.Second, n.name+" reads "+fmt.Sprint(peers)+" (last: "+fmt.Sprint(&last)+")", func() bool {
+		cs := n.m.ClusterView(context.Background())
+		for _, name := range peers {
+			nd, ok := viewNode(cs, name)
+			if !ok || nd.Stale || len(nd.Probes) != probes || nd.PeerAnswered == nil || !*nd.PeerAnswered {
+				last = fmt.Sprintf("%s: found %v stale %v (%s) probes %d answered %v", name, ok, nd.Stale, nd.StaleReason, len(nd.Probes), nd.PeerAnswered)
+				return false
+			}
+		}
+		return true
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -19,18 +20,11 @@ import (
 	"github.com/hashicorp/serf/serf"
 
 	"github.com/satellite-hq/satellite/events"
-	"github.com/satellite-hq/satellite/health"
 )
 
 // received is the newest digest of a member and when it arrived.
 type received struct {
 	d  Digest
-	at time.Time
-}
-
-// fetched is the last full status read from a member's peer endpoint.
-type fetched struct {
-	ns health.Node
 	at time.Time
 }
 
@@ -53,11 +47,20 @@ type Mesh struct {
 	keyring *memberlist.Keyring
 	seq     uint64
 	digests map[string]received
-	full    map[string]fetched
-	// hashes is the config hash each member last announced in its tags;
-	// its keys are the members as the member events have told them (a
-	// member is forgotten when reaped).
-	hashes  map[string]string
+	// peers is what the background fetcher and the watches know of each
+	// satellite peer (its full status, whether its endpoint answers).
+	peers map[string]*peerState
+	// pending holds, per member, a digest whose boot is newer than the
+	// member's boot tag as this node knows it: the restarted member's tags
+	// may arrive after its first digest. It is applied when the tags
+	// confirm the boot, and never otherwise.
+	pending map[string][]Digest
+	// downs are the newest unreachability notices, by member.
+	downs map[string]notice
+	// known is the config hash and boot each member last announced in its
+	// tags; its keys are the members as the member events have told them
+	// (a member is forgotten when reaped).
+	known   map[string]knownMember
 	running bool
 	// onDigest, set by benchmarks before Run, sees every newer digest stored.
 	onDigest func(d Digest, at time.Time)
@@ -107,8 +110,10 @@ func New(cfg Config) (*Mesh, error) {
 		notify:  make(chan struct{}, 1),
 		client:  &http.Client{Transport: tr, Timeout: cfg.PeerTimeout},
 		digests: map[string]received{},
-		full:    map[string]fetched{},
-		hashes:  map[string]string{},
+		peers:   map[string]*peerState{},
+		pending: map[string][]Digest{},
+		downs:   map[string]notice{},
+		known:   map[string]knownMember{},
 	}, nil
 }
 
@@ -272,17 +277,6 @@ func (m *Mesh) Run(ctx context.Context) error {
 	m.mu.Unlock()
 	m.log.Info("mesh started", "node", m.cfg.NodeName, "bind", m.cfg.Bind, "encrypted", s.EncryptionEnabled(), "peer_port", m.cfg.PeerPort, "peer_tls", m.tls != nil)
 
-	if len(m.cfg.Join) > 0 {
-		// Not fatal: the node still works alone, and retry_join (if any) keeps trying.
-		// Old events are replayed, not ignored: they are the recent digests,
-		// and ordering by (boot, seq) makes replays harmless.
-		if n, err := s.Join(m.cfg.Join, false); err != nil {
-			m.log.Error("joining the mesh at start failed", "join", m.cfg.Join, "joined", n, "error", err)
-		} else {
-			m.log.Info("joined the mesh", "contacted", n)
-		}
-	}
-
 	loopCtx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	var srv *http.Server
@@ -301,10 +295,13 @@ func (m *Mesh) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	wg.Add(3)
+	wg.Add(6)
 	go func() { defer wg.Done(); m.eventLoop(loopCtx, events) }()
 	go func() { defer wg.Done(); m.publisher(loopCtx) }()
+	go func() { defer wg.Done(); m.join(loopCtx) }()
 	go func() { defer wg.Done(); m.retryJoin(loopCtx) }()
+	go func() { defer wg.Done(); m.fetcher(loopCtx) }()
+	go func() { defer wg.Done(); m.watcher(loopCtx) }()
 	m.Notify()
 
 	<-ctx.Done()
@@ -396,17 +393,26 @@ func (m *Mesh) memberEvent(ev serf.MemberEvent) {
 		others = true
 		m.log.Info("member "+kind.String(), "member", mem.Name, "addr", mem.Addr.String())
 		hash := mem.Tags[tagHash]
+		boot, _ := ParseTags(mem.Tags)
 		m.mu.Lock()
-		oldHash, known := m.hashes[mem.Name]
+		old, known := m.known[mem.Name]
+		var confirmed *Digest
 		if kind == events.MemberReaped {
 			// Reaped members leave the view; forget them to bound memory.
 			delete(m.digests, mem.Name)
-			delete(m.full, mem.Name)
-			delete(m.hashes, mem.Name)
+			delete(m.peers, mem.Name)
+			delete(m.pending, mem.Name)
+			delete(m.downs, mem.Name)
+			delete(m.known, mem.Name)
 		} else {
-			m.hashes[mem.Name] = hash
+			m.known[mem.Name] = knownMember{hash: hash, boot: boot.Boot}
+			confirmed = m.confirmLocked(mem.Name, boot.Boot)
 		}
 		m.mu.Unlock()
+		if confirmed != nil {
+			m.accept(*confirmed)
+		}
+		oldHash := old.hash
 		m.emit(&events.Event{Kind: kind, Time: now, Node: mem.Name,
 			Detail: fmt.Sprintf("member %s %s (%s)", mem.Name, kind, mem.Addr)})
 		if known && kind == events.MemberUpdated && hash != oldHash {
@@ -437,7 +443,12 @@ func (m *Mesh) emit(ev *events.Event) {
 }
 
 func (m *Mesh) userEvent(ev serf.UserEvent) {
-	if ev.Name != digestEvent {
+	switch ev.Name {
+	case digestEvent:
+	case noticeEvent:
+		m.userNotice(ev)
+		return
+	default:
 		m.log.Debug("ignoring user event", "name", ev.Name)
 		return
 	}
@@ -458,23 +469,100 @@ func (m *Mesh) userEvent(ev serf.UserEvent) {
 	if d.Node == m.cfg.NodeName {
 		return
 	}
-	if !m.isMember(d.Node) {
+	m.stats.Received.Add(1)
+	boot, member, satellite := m.memberBoot(d.Node, d.Boot)
+	switch {
+	case !member:
 		// Stored, a digest for a name that is no member would stay until
 		// a reap that never comes: only members' digests are kept, so the
 		// digests are bounded by serf's member list (and a left or failed
 		// member's digest goes when serf reaps it).
 		m.stats.NotAMember.Add(1)
 		return
+	case !satellite:
+		m.stats.Foreign.Add(1)
+		return
+	case d.Boot < boot:
+		// A previous life's digest, or one forged with an old boot.
+		m.stats.OldBoot.Add(1)
+		return
+	case d.Boot > boot:
+		// Either the member restarted and its new tags have not arrived
+		// yet, or the digest is forged (a huge boot would otherwise
+		// silence the member for good): hold it until the member's tags
+		// confirm that boot.
+		m.mu.Lock()
+		m.holdLocked(d)
+		m.mu.Unlock()
+		m.stats.Pending.Add(1)
+		return
 	}
+	m.accept(d)
+}
+
+// maxPending bounds the digests held per member for boots its tags have
+// not confirmed.
+const maxPending = 4
+
+// holdLocked holds d until the member's tags confirm its boot: the newest
+// digest per boot, for the maxPending lowest boots (a real restart's boot
+// is the time it started, so a forger's huge boots are the ones that go);
+// m.mu must be held.
+func (m *Mesh) holdLocked(d Digest) {
+	held := m.pending[d.Node]
+	for i, h := range held {
+		if h.Boot == d.Boot {
+			if d.Seq > h.Seq {
+				held[i] = d
+			}
+			return
+		}
+	}
+	held = append(held, d)
+	sort.Slice(held, func(i, j int) bool { return held[i].Boot < held[j].Boot })
+	if len(held) > maxPending {
+		held = held[:maxPending]
+	}
+	m.pending[d.Node] = held
+}
+
+// confirmLocked forgets the held digests of name up to boot and returns
+// the one of boot, if any; m.mu must be held.
+func (m *Mesh) confirmLocked(name string, boot uint64) *Digest {
+	var out *Digest
+	var keep []Digest
+	for _, h := range m.pending[name] {
+		switch {
+		case h.Boot == boot:
+			out = &h
+		case h.Boot > boot:
+			keep = append(keep, h)
+		}
+	}
+	if len(keep) == 0 {
+		delete(m.pending, name)
+	} else {
+		m.pending[name] = keep
+	}
+	return out
+}
+
+// accept stores d if it is newer than the member's stored digest, plans a
+// read of the member's full status when its state changed, and tells a
+// status change as an event.
+func (m *Mesh) accept(d Digest) {
 	now := time.Now()
 	m.mu.Lock()
 	old, had := m.digests[d.Node]
 	if had && !d.Newer(old.d) {
 		m.mu.Unlock()
+		m.stats.NotNewer.Add(1)
 		return
 	}
 	m.digests[d.Node] = received{d: d, at: now}
+	m.peer(d.Node).changed(d.contentKey(), len(m.known), now)
 	m.mu.Unlock()
+	m.stats.Accepted.Add(1)
 	if m.onDigest != nil {
 		m.onDigest(d, now)
 	}
@@ -484,27 +572,37 @@ func (m *Mesh) userEvent(ev serf.UserEvent) {
 	}
 }
 
-// isMember reports whether name is in serf's member list (alive, failed,
-// leaving or left; not reaped). The member events' names answer first; a
-// name they have not told yet (member events are coalesced, digests are
-// not) is looked up in serf's own list.
-func (m *Mesh) isMember(name string) bool {
+// knownMember is what the member events told of a member.
+type knownMember struct {
+	hash string
+	boot uint64 // 0 for a foreign member
+}
+
+// memberBoot returns the boot ID in name's tags, whether name is in serf's
+// member list (alive, failed, leaving or left; not reaped), and whether it
+// is a satellite agent. The member events answer first; when they have not
+// told the member yet, or told another boot (member events are coalesced,
+// digests are not), serf's own list is read.
+func (m *Mesh) memberBoot(name string, want uint64) (boot uint64, member, satellite bool) {
 	m.mu.Lock()
-	_, known := m.hashes[name]
+	k, known := m.known[name]
 	s := m.serf
 	m.mu.Unlock()
-	if known {
-		return true
+	if known && k.boot == want {
+		return k.boot, true, k.boot != 0
 	}
-	if s == nil {
-		return false
-	}
-	for _, mem := range s.Members() {
-		if mem.Name == name {
-			return true
+	if s != nil {
+		for _, mem := range s.Members() {
+			if mem.Name == name {
+				t, _ := ParseTags(mem.Tags)
+				return t.Boot, true, IsSatellite(mem.Tags)
+			}
 		}
 	}
-	return false
+	if known {
+		return k.boot, true, k.boot != 0
+	}
+	return 0, false, false
 }
 
 // publisher sends a digest on Notify (at most one per Debounce) and every
@@ -558,6 +656,41 @@ func (m *Mesh) publish() error {
 		return fmt.Errorf("serf user event: %w", err)
 	}
 	return nil
+}
+
+// join tries the join addresses at start and, until one of them answers,
+// again with a backoff from one second up to RetryInterval: nodes started
+// in any order (as config management does) all end in one mesh, without
+// retry_join. Once joined, serf itself keeps the membership (and
+// retry_join, when set, heals partitions longer than ReconnectTimeout).
+// Old events are replayed, not ignored: they are the recent digests, and
+// ordering by (boot, seq) makes replays harmless.
+func (m *Mesh) join(ctx context.Context) {
+	if len(m.cfg.Join) == 0 {
+		return
+	}
+	back := time.Second
+	for attempt := 1; ; attempt++ {
+		n, err := m.getSerf().Join(m.cfg.Join, false)
+		if err == nil && n > 0 {
+			m.log.Info("joined the mesh", "contacted", n, "attempts", attempt)
+			m.Notify()
+			return
+		}
+		if attempt == 1 {
+			m.log.Warn("joining the mesh at start failed; trying again until a join address answers", "join", m.cfg.Join, "error", err)
+		} else {
+			m.log.Debug("join", "attempt", attempt, "error", err)
+		}
+		t := time.NewTimer(back/2 + rand.N(back/2+1))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		back = min(back*2, m.cfg.RetryInterval)
+	}
 }
 
 // retryJoin tries the retry_join addresses every RetryInterval, forever,

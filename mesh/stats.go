@@ -1,16 +1,23 @@
 package mesh
 
 import (
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// Stats counts what the mesh refused, since it was created.
+// Stats counts what the mesh received, refused and read, since it was
+// created.
 type Stats struct {
+	// DigestsReceived counts the digests that came by gossip (replays
+	// included), DigestsAccepted those stored as a member's newest.
+	DigestsReceived, DigestsAccepted uint64
 	// DigestsDropped counts received digests not stored, by reason:
-	// "malformed", "newer format", "not a member".
+	// "malformed", "newer format", "not a member", "foreign", "old boot",
+	// "not newer" (a replay or an older one), "unconfirmed boot" (held
+	// until the member's tags confirm its boot; counted when it arrives).
 	DigestsDropped map[string]uint64
 	// PeerRefused counts peer endpoint requests refused for their token
 	// (missing, malformed, expired, wrong key or request, replayed, or the
@@ -19,13 +26,38 @@ type Stats struct {
 	PeerRefused uint64
 	// SeenNonces is the replay cache's size now.
 	SeenNonces int
+	// Reads counts the reads of peers' endpoints (background, watches,
+	// live), ReadErrors those that failed; ReadSeconds is their latency.
+	Reads, ReadErrors uint64
+	ReadSeconds       Histogram
+	// NoticesSent counts the unreachability notices this node gossiped.
+	NoticesSent uint64
+	// GossipBytesIn and GossipBytesOut count serf's traffic (UDP packets
+	// and TCP streams, memberlist's framing and encryption included).
+	GossipBytesIn, GossipBytesOut uint64
 }
+
+// Histogram is a cumulative histogram: Counts[i] observations were at most
+// Bounds[i]; Count and Sum cover every observation.
+type Histogram struct {
+	Bounds []float64
+	Counts []uint64
+	Count  uint64
+	Sum    float64
+}
+
+// readBounds are the buckets of Stats.ReadSeconds.
+var readBounds = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
 
 // Reasons a digest is dropped (Stats.DigestsDropped).
 const (
-	dropMalformed  = "malformed"
-	dropNewer      = "newer format"
-	dropNotAMember = "not a member"
+	dropMalformed   = "malformed"
+	dropNewer       = "newer format"
+	dropNotAMember  = "not a member"
+	dropForeign     = "foreign"
+	dropOldBoot     = "old boot"
+	dropNotNewer    = "not newer"
+	dropUnconfirmed = "unconfirmed boot"
 )
 
 // warnInterval is the least time between two warnings of one kind that a
@@ -33,20 +65,111 @@ const (
 const warnInterval = 10 * time.Second
 
 type counters struct {
-	Malformed, Newer, NotAMember, PeerRefused atomic.Uint64
+	Received, Accepted                                       atomic.Uint64
+	Malformed, Newer, NotAMember, Foreign, OldBoot, NotNewer atomic.Uint64
+	Pending                                                  atomic.Uint64
+	PeerRefused, Notices                                     atomic.Uint64
+	BytesIn, BytesOut                                        atomic.Uint64
+
+	readMu   sync.Mutex
+	reads    uint64
+	readErrs uint64
+	readSum  float64
+	readHist [12]uint64 // per bucket of readBounds, then +Inf
+}
+
+// fetchDone records one read of a peer's endpoint.
+func (c *counters) fetchDone(d time.Duration, err error) {
+	sec := d.Seconds()
+	i := sort.SearchFloat64s(readBounds, sec)
+	c.readMu.Lock()
+	c.reads++
+	if err != nil {
+		c.readErrs++
+	}
+	c.readSum += sec
+	c.readHist[i]++
+	c.readMu.Unlock()
 }
 
 // Stats returns the mesh's counters.
 func (m *Mesh) Stats() Stats {
-	return Stats{
+	c := &m.stats
+	st := Stats{
+		DigestsReceived: c.Received.Load(),
+		DigestsAccepted: c.Accepted.Load(),
 		DigestsDropped: map[string]uint64{
-			dropMalformed:  m.stats.Malformed.Load(),
-			dropNewer:      m.stats.Newer.Load(),
-			dropNotAMember: m.stats.NotAMember.Load(),
+			dropMalformed:   c.Malformed.Load(),
+			dropNewer:       c.Newer.Load(),
+			dropNotAMember:  c.NotAMember.Load(),
+			dropForeign:     c.Foreign.Load(),
+			dropOldBoot:     c.OldBoot.Load(),
+			dropNotNewer:    c.NotNewer.Load(),
+			dropUnconfirmed: c.Pending.Load(),
 		},
-		PeerRefused: m.stats.PeerRefused.Load(),
-		SeenNonces:  m.nonces.len(),
+		PeerRefused:    c.PeerRefused.Load(),
+		SeenNonces:     m.nonces.len(),
+		NoticesSent:    c.Notices.Load(),
+		GossipBytesIn:  c.BytesIn.Load(),
+		GossipBytesOut: c.BytesOut.Load(),
 	}
+	c.readMu.Lock()
+	st.Reads, st.ReadErrors = c.reads, c.readErrs
+	h := Histogram{Bounds: readBounds, Counts: make([]uint64, len(readBounds)), Count: c.reads, Sum: c.readSum}
+	var cum uint64
+	for i := range readBounds {
+		cum += c.readHist[i]
+		h.Counts[i] = cum
+	}
+	c.readMu.Unlock()
+	st.ReadSeconds = h
+	return st
+}
+
+// ViewStats is the cluster view's state: members by status (alive,
+// suspect, failed, leaving, left, foreign) and the age of the oldest data
+// it holds about an alive satellite peer.
+type ViewStats struct {
+	Members       map[string]int
+	OldestDataAge time.Duration
+}
+
+// ViewStats counts the members by status and finds the oldest data.
+func (m *Mesh) ViewStats() ViewStats {
+	vs := ViewStats{Members: map[string]int{}}
+	s := m.getSerf()
+	if s == nil {
+		return vs
+	}
+	suspect := m.suspects()
+	now := time.Now()
+	mems := s.Members()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, mem := range mems {
+		status := mem.Status.String()
+		switch {
+		case !IsSatellite(mem.Tags):
+			status = "foreign"
+		case suspect[mem.Name]:
+			status = StaleSuspect
+		}
+		vs.Members[status]++
+		if mem.Name == m.cfg.NodeName || status != "alive" {
+			continue
+		}
+		newest := time.Time{}
+		if r, ok := m.digests[mem.Name]; ok {
+			newest = r.at
+		}
+		if p := m.peers[mem.Name]; p != nil && p.fullAt.After(newest) {
+			newest = p.fullAt
+		}
+		if !newest.IsZero() && now.Sub(newest) > vs.OldestDataAge {
+			vs.OldestDataAge = now.Sub(newest)
+		}
+	}
+	return vs
 }
 
 // limitedWarn lets one warning through per interval, with the number of

@@ -77,6 +77,8 @@ func TestPeerTLS(t *testing.T) {
 	waitFor(t, 5*time.Second, "c's digest on a and b", func() bool {
 		return hasDigest(a.m, "c") && hasDigest(b.m, "c")
 	})
+	waitFresh(t, a, 3, "b")
+	waitFresh(t, b, 3, "a")
 	for _, v := range []struct {
 		from *testNode
 		peer string

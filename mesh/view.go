@@ -7,9 +7,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/serf/serf"
 
 	"github.com/satellite-hq/satellite/checks"
@@ -23,8 +23,16 @@ var _ checks.MeshView = (*Mesh)(nil)
 // data stale (API.md).
 const staleAfter = 3
 
-// maxFetches bounds the peer endpoints one cluster view reads at once.
-const maxFetches = 32
+// LiveTimeout bounds the live read of GET /v1/status?node=NAME.
+const LiveTimeout = time.Second
+
+// Reasons a node's data is stale (health.Node.StaleReason), besides serf's
+// member statuses failed, left and leaving.
+const (
+	StaleSuspect     = "suspect"
+	StaleUnreachable = "unreachable"
+	StaleNoDigest    = "no digest"
+)
 
 func memberStatusOf(mem serf.Member) health.Member {
 	tags := make(map[string]string, len(mem.Tags))
@@ -32,11 +40,12 @@ func memberStatusOf(mem serf.Member) health.Member {
 		tags[k] = v
 	}
 	return health.Member{Name: mem.Name, Addr: net.JoinHostPort(mem.Addr.String(), strconv.Itoa(int(mem.Port))),
-		Status: mem.Status.String(), Tags: tags}
+		Status: mem.Status.String(), Tags: tags, Foreign: !IsSatellite(mem.Tags)}
 }
 
 // Members lists the mesh's members as this node knows them, by name; none
-// before Run has started serf.
+// before Run has started serf. Foreign members (no satellite agents) are
+// listed with Foreign set.
 func (m *Mesh) Members() []health.Member {
 	s := m.getSerf()
 	if s == nil {
@@ -51,10 +60,21 @@ func (m *Mesh) Members() []health.Member {
 	return out
 }
 
-// ClusterView is the status document for every member: this node's own
-// status, each alive peer's full status from its peer endpoint (fetched in
-// parallel, each bounded by PeerTimeout), and for a peer that did not
-// answer its last known status marked stale.
+// LocalMember is this node's membership; nil before Run has started serf.
+func (m *Mesh) LocalMember() *health.Member {
+	s := m.getSerf()
+	if s == nil {
+		return nil
+	}
+	ms := memberStatusOf(s.LocalMember())
+	return &ms
+}
+
+// ClusterView is the status document for every member, from this node's
+// own state only: the newest digest of every member and the full statuses
+// the background fetcher read. It never waits on a peer, so it takes the
+// same time whether peers answer or hang. Foreign members are listed apart
+// and count neither way.
 func (m *Mesh) ClusterView(ctx context.Context) health.Cluster {
 	now := time.Now()
 	s := m.getSerf()
@@ -63,76 +83,169 @@ func (m *Mesh) ClusterView(ctx context.Context) health.Cluster {
 		return health.ClusterOf([]health.Node{self}, now)
 	}
 	mems := s.Members()
-	nodes := make([]health.Node, len(mems))
-	var wg sync.WaitGroup
-	// Bounded fan-out: a 1,000-node view must not open 1,000 connections at once.
-	sem := make(chan struct{}, maxFetches)
-	for i, mem := range mems {
+	suspect := m.suspects()
+	nodes := make([]health.Node, 0, len(mems))
+	var foreign []health.Member
+	period := m.refreshPeriod()
+	m.mu.Lock()
+	for _, mem := range mems {
 		ms := memberStatusOf(mem)
-		if mem.Name == m.cfg.NodeName {
+		switch {
+		case ms.Foreign:
+			foreign = append(foreign, ms)
+		case mem.Name == m.cfg.NodeName:
 			self.MemberStatus = &ms
-			nodes[i] = self
-			continue
+			nodes = append(nodes, self)
+		default:
+			nodes = append(nodes, m.nodeLocked(mem, ms, suspect[mem.Name], period, now))
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			nodes[i] = m.nodeOf(ctx, mem, ms, now)
-		}()
 	}
-	wg.Wait()
+	m.mu.Unlock()
+	return clusterOf(nodes, foreign, now)
+}
+
+// NodeView is the status document of one member, its peer endpoint read
+// now (within LiveTimeout and ctx); when it does not answer, its last known
+// state, marked stale. ok is false when name is no member.
+func (m *Mesh) NodeView(ctx context.Context, name string) (cs health.Cluster, ok bool) {
+	now := time.Now()
+	s := m.getSerf()
+	if name == m.cfg.NodeName {
+		self := m.local()
+		if s != nil {
+			ms := memberStatusOf(s.LocalMember())
+			self.MemberStatus = &ms
+		}
+		return health.ClusterOf([]health.Node{self}, now), true
+	}
+	if s == nil {
+		return health.Cluster{}, false
+	}
+	var mem serf.Member
+	for _, x := range s.Members() {
+		if x.Name == name {
+			mem, ok = x, true
+			break
+		}
+	}
+	if !ok {
+		return health.Cluster{}, false
+	}
+	ms := memberStatusOf(mem)
+	if ms.Foreign {
+		return clusterOf([]health.Node{}, []health.Member{ms}, now), true
+	}
+	tags, _ := ParseTags(mem.Tags)
+	if tags.PeerPort > 0 && mem.Status == serf.StatusAlive {
+		m.mu.Lock()
+		key := m.digestKeyLocked(name)
+		m.mu.Unlock()
+		rctx, cancel := context.WithTimeout(ctx, LiveTimeout)
+		start := time.Now()
+		ns, err := m.fetchPeer(rctx, name, mem.Addr.String(), tags.PeerPort)
+		cancel()
+		m.stats.fetchDone(time.Since(start), err)
+		m.mu.Lock()
+		if err == nil {
+			ns.Name, ns.Stale, ns.MemberStatus = name, false, nil
+			m.peer(name).noteRead(&ns, key, nil, time.Now())
+		} else {
+			m.peer(name).noteRead(nil, "", err, time.Now())
+		}
+		m.mu.Unlock()
+		now = time.Now()
+	}
+	period, suspect := m.refreshPeriod(), m.suspects()[name]
+	m.mu.Lock()
+	n := m.nodeLocked(mem, ms, suspect, period, now)
+	m.mu.Unlock()
+	return clusterOf([]health.Node{n}, nil, now), true
+}
+
+// clusterOf is the status document of nodes, with the foreign members
+// listed apart and named in the summary.
+func clusterOf(nodes []health.Node, foreign []health.Member, now time.Time) health.Cluster {
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
 	cs := health.ClusterOf(nodes, now)
 	if h := hashSummary(nodes); h != "" {
 		cs.Summary += "; " + h
 	}
+	if len(foreign) > 0 {
+		sort.Slice(foreign, func(i, j int) bool { return foreign[i].Name < foreign[j].Name })
+		names := make([]string, 0, min(len(foreign), 5))
+		for i, f := range foreign {
+			if i == 5 {
+				names = append(names, "...")
+				break
+			}
+			names = append(names, f.Name)
+		}
+		cs.Summary += fmt.Sprintf("; %d foreign member(s) ignored (%s)", len(foreign), strings.Join(names, ", "))
+		cs.Foreign = foreign
+	}
 	return cs
 }
 
-// nodeOf is one peer in the cluster view.
-func (m *Mesh) nodeOf(ctx context.Context, mem serf.Member, ms health.Member, now time.Time) health.Node {
-	tags, _ := ParseTags(mem.Tags)
-	var fetchErr error
-	if tags.PeerPort > 0 && (mem.Status == serf.StatusAlive || mem.Status == serf.StatusLeaving) {
-		ns, err := m.fetchPeer(ctx, mem.Name, mem.Addr.String(), tags.PeerPort)
-		if err == nil {
-			ns.Name, ns.MemberStatus, ns.Stale = mem.Name, &ms, false
-			m.mu.Lock()
-			m.full[mem.Name] = fetched{ns: ns, at: now}
-			m.mu.Unlock()
-			return ns
-		}
-		fetchErr = err
-		m.log.Debug("peer endpoint did not answer", "member", mem.Name, "error", err)
+// suspects are the members memberlist suspects now (serf reports them
+// alive until they are declared failed).
+func (m *Mesh) suspects() map[string]bool {
+	s := m.getSerf()
+	if s == nil {
+		return nil
 	}
-	m.mu.Lock()
+	out := map[string]bool{}
+	for _, n := range s.Memberlist().Members() {
+		if n.State == memberlist.StateSuspect {
+			out[n.Name] = true
+		}
+	}
+	return out
+}
+
+// nodeLocked is one peer in the view, from its digest and its last full
+// status; m.mu must be held.
+func (m *Mesh) nodeLocked(mem serf.Member, ms health.Member, suspect bool, period time.Duration, now time.Time) health.Node {
+	tags, _ := ParseTags(mem.Tags)
 	dg, hasDigest := m.digests[mem.Name]
-	full, hasFull := m.full[mem.Name]
-	m.mu.Unlock()
+	p := m.peers[mem.Name]
 	ns := health.Node{Name: mem.Name, MemberStatus: &ms, Status: health.NodeUnknown,
 		ConfigHash: tags.ConfigHash, Version: tags.Version}
-	if hasFull {
-		ns = full.ns
+	var newest time.Time
+	if p != nil && p.full != nil {
+		ns = *p.full
 		ns.MemberStatus = &ms
+		newest = p.fullAt
 	}
-	if hasDigest && (!hasFull || dg.at.After(full.at)) {
+	if hasDigest && (p == nil || p.full == nil || dg.at.After(p.fullAt)) {
 		// The digest is newer than the last full read: its status and
 		// failing checks are the best knowledge.
 		ns.Status, ns.ConfigHash, ns.Version = dg.d.Status, dg.d.ConfigHash, dg.d.Version
 		ns.ObservedAt = dg.at.UTC()
-		if hasFull {
-			ns.Probes = dg.d.overlay(full.ns.Probes)
+		if p != nil && p.full != nil {
+			ns.Probes = dg.d.overlay(p.full.Probes)
 		} else {
 			ns.Probes = dg.d.probes()
 		}
+		newest = dg.at
 	}
-	// Gossip-only data is stale when the endpoint exists but failed (API.md),
-	// or when no digest came for staleAfter refresh periods.
-	ns.Stale = fetchErr != nil || tags.PeerPort > 0 && mem.Status != serf.StatusAlive ||
-		!hasDigest || now.Sub(dg.at) > staleAfter*m.refreshPeriod()
-	if ns.Stale {
+	if !newest.IsZero() {
+		ns.DataAgeSeconds = now.Sub(newest).Seconds()
+	}
+	if p != nil && p.tried {
+		answered := p.answered
+		ns.PeerAnswered = &answered
+	}
+	switch {
+	case mem.Status != serf.StatusAlive:
+		ns.StaleReason = mem.Status.String()
+	case suspect:
+		ns.StaleReason = StaleSuspect
+	case tags.PeerPort > 0 && p != nil && p.tried && !p.answered, m.reportedDownLocked(mem.Name, tags.Boot):
+		ns.StaleReason = StaleUnreachable
+	case !hasDigest || now.Sub(dg.at) > staleAfter*period:
+		ns.StaleReason = StaleNoDigest
+	}
+	if ns.Stale = ns.StaleReason != ""; ns.Stale {
 		// API.md: a stale node's status is unknown; its last known probes
 		// are still shown.
 		ns.Status = health.NodeUnknown
@@ -167,7 +280,7 @@ func hashSummary(nodes []health.Node) string {
 	return fmt.Sprintf("members run %d config hashes (%s)", len(by), strings.Join(parts, "; "))
 }
 
-// Peers lists the other members with serf's status and the round trip
+// Peers lists the other satellite members with serf's status and the round trip
 // estimated from network coordinates (checks.MeshView).
 func (m *Mesh) Peers() []checks.Peer {
 	s := m.getSerf()
@@ -177,8 +290,8 @@ func (m *Mesh) Peers() []checks.Peer {
 	me, err := s.GetCoordinate()
 	var out []checks.Peer
 	for _, mem := range s.Members() {
-		if mem.Name == m.cfg.NodeName {
-			continue
+		if mem.Name == m.cfg.NodeName || !IsSatellite(mem.Tags) {
+			continue // foreign members are no peers
 		}
 		p := checks.Peer{Name: mem.Name, Status: mem.Status.String()}
 		if err == nil {

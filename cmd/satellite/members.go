@@ -97,11 +97,16 @@ func writeMembersTable(w io.Writer, ms []health.Member, color bool) error {
 	fmt.Fprintf(tw, "NAME\tADDR\t%s\tROLE\tCONFIG\tVERSION\tTAGS\n", paint("STATUS", "", color))
 	var hashes []string
 	for _, m := range ms {
+		// A foreign member (a plain serf agent) is marked, and runs no config.
+		role := orDash(cell(m.Tags[tagRole]))
+		if m.Foreign {
+			role = "(foreign)"
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cell(m.Name), orDash(cell(m.Addr)),
-			paint(orDash(cell(m.Status)), m.Status, color), orDash(cell(m.Tags[tagRole])),
+			paint(orDash(cell(m.Status)), m.Status, color), role,
 			orDash(cell(m.Tags[tagHash])), orDash(cell(m.Tags[tagVersion])), orDash(otherTags(m.Tags)))
 		// A member that left runs nothing: its hash says nothing of a rollout.
-		if m.Status != "left" {
+		if m.Status != "left" && !m.Foreign {
 			hashes = append(hashes, m.Tags[tagHash])
 		}
 	}

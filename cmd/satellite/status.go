@@ -171,6 +171,7 @@ func (f *agentFlags) tokenGiven() bool {
 type statusFlags struct {
 	agentFlags
 	local  bool
+	node   string
 	format string
 }
 
@@ -181,9 +182,13 @@ func newStatusCmd() *cobra.Command {
 		Short: "Show the cluster as the local agent sees it",
 		Long: `Status asks the local agent (its API, --addr) for the cluster's status document
 and prints a summary line and one row per node: its status, its mesh member
-status, the age of its data, a stale marker, its config hash (marked * when
-it differs from most nodes') and its failing checks. --local shows this node
-alone. --format json prints the document as the API sends it, indented.
+status, the age of its data, whether it is stale and why (failed, left,
+suspect, unreachable, no digest), its config hash (marked * when it differs
+from most nodes') and its failing checks; members that are no satellite
+agents (plain serf agents) are listed apart as foreign and count neither
+way. The answer comes from the agent's own state, never waiting on a peer.
+--local shows this node alone; --node NAME one member, read from it now.
+--format json prints the document as the API sends it, indented.
 
 The token comes from --token-file, --token or $SATELLITE_TOKEN (the read
 token is enough); it is never printed.
@@ -198,6 +203,7 @@ agent (unreachable, token refused, an error answer).`,
 	}
 	f.add(cmd, false, api.DefaultClientTimeout)
 	cmd.Flags().BoolVar(&f.local, "local", false, "this node only (GET /v1/status/local)")
+	cmd.Flags().StringVar(&f.node, "node", "", "one member only, read from it now (GET /v1/status?node=NAME)")
 	cmd.Flags().StringVar(&f.format, "format", "table", "output format: table or json")
 	return cmd
 }
@@ -217,11 +223,17 @@ func runStatus(cmd *cobra.Command, f *statusFlags) error {
 		cs  health.Cluster
 		raw []byte
 	)
-	if f.local {
+	if f.local && f.node != "" {
+		return fmt.Errorf("--local and --node are exclusive")
+	}
+	switch {
+	case f.node != "":
+		cs, raw, err = c.NodeStatus(ctx, f.node)
+	case f.local:
 		var n health.Node
 		n, raw, err = c.LocalStatus(ctx)
 		cs = localDocument(n)
-	} else {
+	default:
 		cs, raw, err = c.Status(ctx)
 	}
 	if err != nil {
@@ -335,6 +347,9 @@ func writeStatusTable(w io.Writer, cs health.Cluster, local bool, now time.Time,
 		stale := "-"
 		if n.Stale {
 			stale = "stale"
+			if n.StaleReason != "" && n.StaleReason != member {
+				stale += " (" + cell(n.StaleReason) + ")"
+			}
 		}
 		cfg := orDash(cell(hashes[i]))
 		if major != "" && hashes[i] != major {
@@ -345,6 +360,13 @@ func writeStatusTable(w io.Writer, cs health.Cluster, local bool, now time.Time,
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if len(cs.Foreign) > 0 {
+		parts := make([]string, len(cs.Foreign))
+		for i, m := range cs.Foreign {
+			parts[i] = fmt.Sprintf("%s (%s, %s)", cell(m.Name), cell(m.Status), cell(m.Addr))
+		}
+		fmt.Fprintf(&out, "\nForeign members, not satellite agents, ignored: %s\n", strings.Join(parts, ", "))
 	}
 	if split != "" {
 		fmt.Fprintf(&out, "\n%s\n", split)

@@ -51,6 +51,17 @@ func (a *fakeAgent) ClusterStatus(context.Context) health.Cluster {
 	return a.cluster
 }
 
+func (a *fakeAgent) NodeStatus(_ context.Context, name string) (health.Cluster, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, n := range a.cluster.Nodes {
+		if n.Name == name {
+			return health.ClusterOf([]health.Node{n}, a.cluster.Timestamp), true
+		}
+	}
+	return health.Cluster{}, false
+}
+
 func (a *fakeAgent) Members() []health.Member {
 	a.mu.Lock()
 	defer a.mu.Unlock()
