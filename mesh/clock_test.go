@@ -247,9 +247,11 @@ func TestClocksTLS(t *testing.T) {
 	}
 }
 
-// pointPeerTag makes n advertise another peer port, and waits until from
-// sees it.
-func pointPeerTag(t *testing.T, n, from *testNode, port int) {
+// joinPointingTo makes n, not yet in the mesh, advertise another peer
+// port, then join: the joins' state exchange carries its tags, whereas a
+// tag change of a member is only gossiped and may take a push-pull period
+// to reach everyone.
+func joinPointingTo(t *testing.T, n *testNode, port int, join string) {
 	t.Helper()
 	s := n.m.getSerf()
 	tags := map[string]string{}
@@ -260,14 +262,19 @@ func pointPeerTag(t *testing.T, n, from *testNode, port int) {
 	if err := s.SetTags(tags); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, from.name+" sees "+n.name+"'s peer port "+tags[tagPeer], func() bool {
-		for _, mem := range from.m.Members() {
-			if mem.Name == n.name {
-				return mem.Tags[tagPeer] == tags[tagPeer]
-			}
+	if _, err := s.Join([]string{join}, false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// memberTag is a tag of member name as n sees it.
+func (n *testNode) memberTag(name, tag string) string {
+	for _, mem := range n.m.Members() {
+		if mem.Name == name {
+			return mem.Tags[tag]
 		}
-		return false
-	})
+	}
+	return ""
 }
 
 // serveOn serves h on a new port of ip until the test ends.
@@ -322,25 +329,29 @@ func TestClocksPeersThatDoNotAnswer(t *testing.T) {
 	const subnet = 93
 	// node-a's own request timeout is long: only ctx bounds Clocks.
 	a := startNode(t, "node-a", addr(subnet, 1), func(c *Config) { c.PeerTimeout = time.Minute })
-	join := func(c *Config) { c.Join = []string{gossip(addr(subnet, 1))} }
-	startNode(t, "node-b", addr(subnet, 2), join)
-	silent := startNode(t, "node-c", addr(subnet, 3), join)
-	older := startNode(t, "node-d", addr(subnet, 4), join)
-	skewed := startNode(t, "node-e", addr(subnet, 5), join)
-	waitFor(t, 15*time.Second, "node-a sees 5 alive", func() bool { return a.aliveCount() == 5 })
-
-	pointPeerTag(t, silent, a, blackHole(t, silent.ip))
+	join := gossip(addr(subnet, 1))
+	startNode(t, "node-b", addr(subnet, 2), func(c *Config) { c.Join = []string{join} })
+	silent := startNode(t, "node-c", addr(subnet, 3), nil)
+	joinPointingTo(t, silent, blackHole(t, silent.ip), join)
 	// An older agent's endpoint: only the status.
+	older := startNode(t, "node-d", addr(subnet, 4), nil)
 	oldMux := http.NewServeMux()
 	oldMux.HandleFunc(PeerPath, func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, `{"name":"node-d"}`) })
-	pointPeerTag(t, older, a, serveOn(t, older.ip, oldMux))
+	joinPointingTo(t, older, serveOn(t, older.ip, oldMux), join)
 	// A peer 45s ahead refuses every token, as its endpoint would (Date
 	// is its clock, in whole seconds).
 	const skew = 45 * time.Second
-	pointPeerTag(t, skewed, a, serveOn(t, skewed.ip, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	skewed := startNode(t, "node-e", addr(subnet, 5), nil)
+	joinPointingTo(t, skewed, serveOn(t, skewed.ip, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Date", time.Now().Add(skew).UTC().Format(http.TimeFormat))
 		http.Error(w, "unauthorized: "+errTokenTime.Error(), http.StatusUnauthorized)
-	})))
+	})), join)
+	waitFor(t, 15*time.Second, "node-a sees 5 alive", func() bool { return a.aliveCount() == 5 })
+	for _, n := range []*testNode{silent, older, skewed} {
+		if p := n.m.getSerf().LocalMember().Tags[tagPeer]; a.memberTag(n.name, tagPeer) != p {
+			t.Fatalf("node-a sees %s's peer port %q, not %q", n.name, a.memberTag(n.name, tagPeer), p)
+		}
+	}
 
 	const timeout = 2 * time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
