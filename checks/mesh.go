@@ -12,8 +12,9 @@ import (
 type MeshView interface {
 	// Peers lists the mesh's members other than this node.
 	Peers() []Peer
-	// Clocks asks the alive peers for their clocks and returns one sample
-	// per peer that answered before ctx was done.
+	// Clocks reads the clocks of the alive peers and returns one sample per
+	// peer read before ctx was done; its error, when some peers gave none,
+	// says which and why (the samples are still returned).
 	Clocks(ctx context.Context) ([]ClockSample, error)
 }
 
@@ -29,12 +30,20 @@ type Peer struct {
 	HasRTT bool
 }
 
-// ClockSample is one peer's clock against ours.
+// ClockSample is one peer's clock against ours, from the best of a few
+// NTP-style exchanges (t1 sent, t2 received by the peer, t3 answered by the
+// peer, t4 answer received).
 type ClockSample struct {
 	Peer string
-	// Offset is the peer's clock minus ours, corrected by half the round trip.
+	// Offset is the peer's clock minus ours: ((t2 − t1) + (t3 − t4)) / 2,
+	// of the exchange with the smallest RTT. It is exact when the way out
+	// and the way back take as long; otherwise off by half their
+	// difference, so by at most RTT/2. (A peer too far off to accept our
+	// requests is read from its refusal's Date, to about half a second:
+	// mesh.Mesh.Clocks.)
 	Offset time.Duration
-	// RTT is the round trip of the query.
+	// RTT is that exchange's delay, the round trip less the peer's time
+	// answering: (t4 − t1) − (t3 − t2).
 	RTT time.Duration
 }
 

@@ -116,53 +116,79 @@ func (m *Mesh) keys() [][]byte {
 	return m.keyring.GetKeys()
 }
 
-// fetchPeer reads a member's full status from its peer endpoint: over
-// mutual TLS when configured (the server must prove it is member name),
-// with a token bound to the request when the mesh is encrypted.
+// fetchPeer reads a member's full status from its peer endpoint (peerGet),
+// within PeerTimeout.
 func (m *Mesh) fetchPeer(ctx context.Context, name, host string, port int) (health.Node, error) {
 	var ns health.Node
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.PeerTimeout)
 	defer cancel()
-	scheme := "http://"
-	if m.tls != nil {
-		scheme = "https://"
-		ctx = context.WithValue(ctx, peerNameKey{}, name)
-	}
-	u := scheme + net.JoinHostPort(host, strconv.Itoa(port)) + PeerPath
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	resp, u, err := m.peerGet(ctx, name, host, port, PeerPath)
 	if err != nil {
-		return ns, fmt.Errorf("peer request: %w", err)
-	}
-	if m.keyring != nil {
-		// The primary key: every member has it once `keyring use` has run.
-		tok, err := PeerToken(m.keyring.GetPrimaryKey(), req.Method, PeerPath, name, time.Now())
-		if err != nil {
-			return ns, err
-		}
-		req.Header.Set("Authorization", tok)
-	}
-	resp, err := m.client.Do(req)
-	if err != nil {
-		return ns, fmt.Errorf("peer endpoint: %w", err)
+		return ns, err
 	}
 	defer resp.Body.Close()
-	if m.tls != nil {
-		// A kept-alive connection was verified for the member asked when it
-		// was opened; another member advertising the same address must not
-		// get that member's answer.
-		if resp.TLS == nil {
-			return ns, fmt.Errorf("peer endpoint %s: not TLS", u)
-		}
-		if err := m.tls.verifyServer(*resp.TLS, name); err != nil {
-			return ns, fmt.Errorf("peer endpoint %s: %w", u, err)
-		}
-	}
-	if resp.StatusCode != http.StatusOK {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-		return ns, fmt.Errorf("peer endpoint %s: %s", u, resp.Status)
-	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxPeerBody)).Decode(&ns); err != nil {
 		return ns, fmt.Errorf("peer endpoint %s: decoding: %w", u, err)
 	}
 	return ns, nil
 }
+
+// peerGet sends one GET for path to a member's peer endpoint: over mutual
+// TLS when configured (the server must prove it is member name), with a
+// fresh token bound to the request when the mesh is encrypted. It returns
+// the response of a 200, whose body the caller closes, and the URL asked;
+// any other status is a *peerStatusError (body read and closed).
+func (m *Mesh) peerGet(ctx context.Context, name, host string, port int, path string) (*http.Response, string, error) {
+	scheme := "http://"
+	if m.tls != nil {
+		scheme = "https://"
+		ctx = context.WithValue(ctx, peerNameKey{}, name)
+	}
+	u := scheme + net.JoinHostPort(host, strconv.Itoa(port)) + path
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, u, fmt.Errorf("peer request: %w", err)
+	}
+	if m.keyring != nil {
+		// The primary key: every member has it once `keyring use` has run.
+		tok, err := PeerToken(m.keyring.GetPrimaryKey(), req.Method, path, name, time.Now())
+		if err != nil {
+			return nil, u, err
+		}
+		req.Header.Set("Authorization", tok)
+	}
+	resp, err := m.client.Do(req)
+	if err != nil {
+		return nil, u, fmt.Errorf("peer endpoint: %w", err)
+	}
+	if m.tls != nil {
+		// A kept-alive connection was verified for the member asked when it
+		// was opened; another member advertising the same address must not
+		// get that member's answer.
+		verr := errors.New("not TLS")
+		if resp.TLS != nil {
+			verr = m.tls.verifyServer(*resp.TLS, name)
+		}
+		if verr != nil {
+			resp.Body.Close()
+			return nil, u, fmt.Errorf("peer endpoint %s: %w", u, verr)
+		}
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		return nil, u, &peerStatusError{url: u, status: resp.Status, code: resp.StatusCode, header: resp.Header, body: body}
+	}
+	return resp, u, nil
+}
+
+// peerStatusError is a peer endpoint's answer other than 200.
+type peerStatusError struct {
+	url, status string
+	code        int
+	header      http.Header
+	// body is the start of the answer (Go's http.Error: the reason).
+	body []byte
+}
+
+func (e *peerStatusError) Error() string { return fmt.Sprintf("peer endpoint %s: %s", e.url, e.status) }

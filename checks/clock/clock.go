@@ -1,5 +1,6 @@
 // Package clockcheck is the `clock` check type: this node's clock against
-// its mesh peers', from a serf query that carries timestamps.
+// its mesh peers', each read NTP-style from the peer's endpoint
+// (checks.MeshView's Clocks; mesh.Mesh.Clocks does the measuring).
 package clockcheck
 
 import (
@@ -27,9 +28,9 @@ const Type = "clock"
 // Metric names the type reports.
 const (
 	// MetricDriftMax is the largest absolute offset of a peer's clock from
-	// ours, in milliseconds, corrected by half the query's round trip.
+	// ours, in milliseconds.
 	MetricDriftMax = "drift_ms_max"
-	// MetricPeers counts the peers that answered.
+	// MetricPeers counts the peers whose clock was read.
 	MetricPeers = "peers"
 )
 
@@ -42,17 +43,17 @@ const DefaultMaxDrift = time.Second
 // maxShown is how many peers the detail lists, the furthest off first.
 const maxShown = 10
 
-// Spec is the schema of the type's own attributes. The query's timeout is
-// the check's own `timeout`.
+// Spec is the schema of the type's own attributes. The measurement's
+// timeout is the check's own `timeout`.
 var Spec = hcldec.ObjectSpec{
 	"max_drift": &hcldec.AttrSpec{Name: "max_drift", Type: cty.DynamicPseudoType},
 }
 
 // ResultAttrs are the extra attributes of `result` for assert.
 var ResultAttrs = map[string]cty.Type{
-	// offsets_ms maps each peer that answered to its clock minus ours.
+	// offsets_ms maps each peer whose clock was read to its clock minus ours.
 	"offsets_ms": cty.Map(cty.Number),
-	// worst_peer is the peer furthest off; "" when none answered.
+	// worst_peer is the peer furthest off; "" when no clock was read.
 	"worst_peer": cty.String,
 }
 
@@ -64,7 +65,7 @@ func init() {
 		Result:  ResultAttrs,
 		Build:   Build,
 		Sample:  sample,
-		Doc:     "This node's clock against its mesh peers' (a serf query with timestamps).",
+		Doc:     "This node's clock against its mesh peers' (NTP-style requests to their peer endpoints).",
 	})
 }
 
@@ -95,8 +96,10 @@ type Checker struct {
 	maxDrift time.Duration
 }
 
-// Check asks every alive peer for its clock, within the run's timeout.
-// Without a mesh in ctx, or when no peer answered, the run is critical.
+// Check reads the clock of every alive peer, within the run's timeout.
+// Without a mesh in ctx, or when no peer's clock was read, the run is
+// critical. The alive peers are counted from Peers(), which lists only
+// satellite agents (foreign members of the gossip pool are not peers).
 func (c *Checker) Check(ctx context.Context) checks.Result {
 	start := time.Now()
 	mesh, err := checks.MeshFrom(ctx)
@@ -118,17 +121,20 @@ func (c *Checker) Check(ctx context.Context) checks.Result {
 	if len(samples) == 0 {
 		res.Status = checks.StatusCritical
 		switch {
-		case ctx.Err() != nil || (qerr != nil && checks.IsTimeout(ctx, qerr)):
-			res.Error = "no peer answered the clock query: " + checks.Interrupted(ctx, start)
+		case ctx.Err() != nil:
+			res.Error = "no peer's clock was read: " + checks.Interrupted(ctx, start)
+			if qerr != nil {
+				res.Detail = qerr.Error()
+			}
 		case qerr != nil:
-			// The mesh's error says it was the clock query.
-			res.Error = qerr.Error()
+			// The mesh's error names the peers and why each gave no clock.
+			res.Error = "no peer's clock was read: " + qerr.Error()
 		default:
-			res.Error = fmt.Sprintf("none of %d alive peer(s) answered the clock query", alive)
+			res.Error = fmt.Sprintf("none of %d alive peer(s) answered the clock request", alive)
 		}
 	} else if qerr != nil {
-		// Some answers came: judge them, and say what went wrong with the rest.
-		res.Detail = strings.TrimPrefix(res.Detail+"; query: "+qerr.Error(), "; ")
+		// Some clocks were read: judge them, and say why the rest were not.
+		res.Detail = strings.TrimPrefix(res.Detail+"; "+qerr.Error(), "; ")
 	}
 	return res
 }
@@ -153,7 +159,7 @@ func judge(samples []checks.ClockSample, alive int, maxDrift time.Duration) chec
 	for i, s := range sorted {
 		offsets[s.Peer] = cty.NumberFloatVal(ms(s.Offset))
 		if i < maxShown {
-			parts = append(parts, fmt.Sprintf("%s %+.1fms (rtt %.1fms)", s.Peer, ms(s.Offset), ms(s.RTT)))
+			parts = append(parts, fmt.Sprintf("%s %+.1fms (delay %.1fms)", s.Peer, ms(s.Offset), ms(s.RTT)))
 		}
 	}
 	worst := sorted[0]

@@ -82,7 +82,7 @@ func TestDrift(t *testing.T) {
 	if len(offsets) != 3 || !offsets["node-b"].RawEquals(cty.NumberFloatVal(-700)) || !offsets["node-c"].RawEquals(cty.NumberFloatVal(12.5)) {
 		t.Errorf("offsets_ms %#v", offsets)
 	}
-	if want := "node-b -700.0ms (rtt 2.0ms), node-c +12.5ms (rtt 2.0ms), node-a +3.0ms (rtt 2.0ms); 1 alive peer(s) did not answer"; res.Detail != want {
+	if want := "node-b -700.0ms (delay 2.0ms), node-c +12.5ms (delay 2.0ms), node-a +3.0ms (delay 2.0ms); 1 alive peer(s) did not answer"; res.Detail != want {
 		t.Errorf("detail %q\nwant   %q", res.Detail, want)
 	}
 	reg, _ := checks.Lookup(Type)
@@ -99,16 +99,19 @@ func TestDrift(t *testing.T) {
 
 func TestNoAnswer(t *testing.T) {
 	m := &fakeMesh{peers: alive("node-b", "node-c")}
-	wantCritical(t, build(t, "").Check(withMesh(m)), "none of 2 alive peer(s) answered the clock query")
+	wantCritical(t, build(t, "").Check(withMesh(m)), "none of 2 alive peer(s) answered the clock request")
 
-	m.err = errors.New("clock query: serf: query failed")
-	wantCritical(t, build(t, "").Check(withMesh(m)), "clock query: serf: query failed")
+	// The mesh says why (mesh.Mesh.Clocks's wording).
+	m.err = errors.New("node-b, node-c: no /v1/peer/clock (404): an older satellite version, measured once upgraded")
+	wantCritical(t, build(t, "").Check(withMesh(m)),
+		"no peer's clock was read: node-b, node-c: no /v1/peer/clock (404): an older satellite version, measured once upgraded")
 
-	// Some answered, then the query failed: judged on the answers.
+	// Some were read: judged on those, and the rest's reason in the detail.
 	m.samples = []checks.ClockSample{clockSample("node-b", time.Millisecond)}
+	m.err = errors.New("node-c: no answer within 2s")
 	res := build(t, "").Check(withMesh(m))
 	wantPassing(t, res)
-	if want := "node-b +1.0ms (rtt 2.0ms); 1 alive peer(s) did not answer; query: clock query: serf: query failed"; res.Detail != want {
+	if want := "node-b +1.0ms (delay 2.0ms); 1 alive peer(s) did not answer; node-c: no answer within 2s"; res.Detail != want {
 		t.Errorf("detail %q", res.Detail)
 	}
 }
@@ -119,7 +122,7 @@ func TestTimeout(t *testing.T) {
 	ctx, cancel := checks.WithTimeout(withMesh(m), 50*time.Millisecond)
 	defer cancel()
 	res := build(t, "").Check(ctx)
-	wantCritical(t, res, "no peer answered the clock query: timed out after 50ms")
+	wantCritical(t, res, "no peer's clock was read: timed out after 50ms")
 
 	ctx, cancel = context.WithCancel(withMesh(m))
 	cancel()
@@ -136,7 +139,7 @@ func TestEngineVerdict(t *testing.T) {
 	c, _ := plan.Check("clock.drift")
 	m := &fakeMesh{peers: alive("node-b", "node-c"), samples: []checks.ClockSample{clockSample("node-b", 150*time.Millisecond)}}
 	v := c.Evaluate(c.Checker.Check(withMesh(m)), 0)
-	if v.Status != checks.StatusCritical || v.Error != "drift_ms_max 150 is above the warning threshold 100; peers 1 is below the critical threshold 2" {
+	if v.Status != checks.StatusCritical || v.Error != "drift_ms_max 150 is above the warning threshold 50; peers 1 is below the critical threshold 2" {
 		t.Errorf("%+v", v)
 	}
 	m.samples = append(m.samples, clockSample("node-c", -20*time.Millisecond))

@@ -22,15 +22,15 @@ var (
 func TestSample(t *testing.T)      { checktest.Sample(t, Type) }
 func TestDocExamples(t *testing.T) { checktest.DocExamples(t, Type) }
 
-// fakeMesh is a checks.MeshView whose clock query answers what the test
-// says. The real query (a serf query carrying timestamps, corrected by half
-// the round trip) is mesh/'s, tested there with real serf agents; here only
-// what the check makes of the samples is under test.
+// fakeMesh is a checks.MeshView whose Clocks returns what the test says.
+// The real measurement (NTP-style requests to each peer's endpoint) is
+// mesh/'s, tested there with real agents; here only what the check makes of
+// the samples is under test.
 type fakeMesh struct {
 	peers   []checks.Peer
 	samples []checks.ClockSample
 	err     error
-	// block makes Clocks wait for ctx, as a query nobody answers does.
+	// block makes Clocks wait for ctx, as peers that never answer do.
 	block bool
 	calls atomic.Int32
 }
