@@ -5,16 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log"
 	"net"
 	"net/http"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/hashicorp/memberlist"
-	"github.com/hashicorp/serf/serf"
 
 	"github.com/satellite-hq/satellite/checks"
 	"github.com/satellite-hq/satellite/health"
@@ -118,33 +114,13 @@ func clockGet(t *testing.T, c *http.Client, method, url, auth string) (int, cloc
 }
 
 // startForeign runs a plain serf agent (no satellite tags) that joins join.
-func startForeign(t *testing.T, name, ip, join string) {
-	t.Helper()
-	conf := serf.DefaultConfig()
-	conf.NodeName = name
-	conf.MemberlistConfig = memberlist.DefaultLocalConfig()
-	conf.MemberlistConfig.Name = name
-	conf.MemberlistConfig.BindAddr, conf.MemberlistConfig.BindPort = ip, 7946
-	w := newTestWriter(t)
-	conf.Logger = log.New(w, name+" ", 0)
-	conf.MemberlistConfig.Logger = conf.Logger
-	s, err := serf.Create(conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Leave(); _ = s.Shutdown() })
-	if _, err := s.Join([]string{join}, false); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestClocks(t *testing.T) {
 	nodes := startTrio(t, 90, fastDigests)
 	a, b := nodes[0], nodes[1]
 	busyGossip(t, b)
 	busyGossip(t, nodes[2])
 	// A plain serf agent in the pool is ignored, never waited for.
-	startForeign(t, "foreign", addr(90, 9), gossip(addr(90, 1)))
+	startForeign(t, "foreign", addr(90, 9), nil, gossip(addr(90, 1)))
 	waitFor(t, 10*time.Second, "node-a sees the foreign member", func() bool { return a.aliveCount() == 4 })
 
 	wantClocks(t, a, 5, "node-b", "node-c")
