@@ -95,10 +95,10 @@ func TestPeerTLS(t *testing.T) {
 		from *testNode
 		peer *testNode
 	}{{a, c}, {c, a}} {
-		n, _ := viewNode(v.from.m.ClusterView(ctx), v.peer.name)
-		if !n.Stale {
-			t.Errorf("%s read %s's endpoint across CAs", v.from.name, v.peer.name)
-		}
+		waitFor(t, 10*time.Second, v.from.name+" shows "+v.peer.name+" unreachable across CAs", func() bool {
+			n, _ := viewNode(v.from.m.ClusterView(ctx), v.peer.name)
+			return n.Stale && n.StaleReason == StaleUnreachable && n.PeerAnswered != nil && !*n.PeerAnswered
+		})
 		if _, err := v.from.m.fetchPeer(ctx, v.peer.name, v.peer.ip, 7947); err == nil || !strings.Contains(err.Error(), "certificate") {
 			t.Errorf("%s fetching %s across CAs: %v", v.from.name, v.peer.name, err)
 		} else {

@@ -228,6 +228,11 @@ func (m *Mesh) nodeLocked(mem serf.Member, ms health.Member, suspect bool, perio
 		}
 		newest = dg.at
 	}
+	if tags.ConfigHash != "" {
+		// A reload announces the new hash in the member's tags at once:
+		// they are fresher than any digest or read.
+		ns.ConfigHash = tags.ConfigHash
+	}
 	if !newest.IsZero() {
 		ns.DataAgeSeconds = now.Sub(newest).Seconds()
 	}
