@@ -44,9 +44,9 @@ type Node struct {
 	ObservedAt   time.Time `json:"observed_at"`
 	Stale        bool      `json:"stale"`
 	// StaleReason says why a stale node is stale: its member is failed,
-	// left or leaving, it is suspect, its peer endpoint did not answer
-	// (unreachable), or no digest came from it for three refresh periods
-	// (no digest).
+	// left or leaving, its peer endpoint did not answer this node's last
+	// read or its watchers reported it (unreachable), or no digest came
+	// from it for three refresh periods (no digest).
 	StaleReason string `json:"stale_reason,omitempty"`
 	// DataAgeSeconds is how long ago this node received the newest of the
 	// data shown (a digest or a read of the node's peer endpoint); 0 for

@@ -181,9 +181,21 @@ func (m *Mesh) serfConfig(events chan<- serf.Event) (*serf.Config, error) {
 		ah, ap, _ := splitHostPort(m.cfg.Advertise)
 		ml.AdvertiseAddr, ml.AdvertisePort = ah, ap
 	}
-	if m.cfg.Transport != nil {
-		ml.Transport = m.cfg.Transport
+	inner := m.cfg.Transport
+	if inner == nil {
+		nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{BindAddrs: []string{host}, BindPort: port, Logger: ml.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("mesh: gossip transport on %s: %w", m.cfg.Bind, err)
+		}
+		if port == 0 {
+			ml.BindPort = nt.GetAutoBindPort()
+			if m.cfg.Advertise == "" {
+				ml.AdvertisePort = ml.BindPort
+			}
+		}
+		inner = nt
 	}
+	ml.Transport = newCountingTransport(inner, &m.stats.BytesIn, &m.stats.BytesOut)
 	if m.cfg.DataDir != "" {
 		if err := os.MkdirAll(m.dir(), 0o700); err != nil {
 			return nil, fmt.Errorf("mesh data dir: %w", err)

@@ -127,7 +127,7 @@ func (m *Mesh) Stats() Stats {
 }
 
 // ViewStats is the cluster view's state: members by status (alive,
-// suspect, failed, leaving, left, foreign) and the age of the oldest data
+// failed, leaving, left, foreign) and the age of the oldest data
 // it holds about an alive satellite peer.
 type ViewStats struct {
 	Members       map[string]int
@@ -141,18 +141,14 @@ func (m *Mesh) ViewStats() ViewStats {
 	if s == nil {
 		return vs
 	}
-	suspect := m.suspects()
 	now := time.Now()
 	mems := s.Members()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, mem := range mems {
 		status := mem.Status.String()
-		switch {
-		case !IsSatellite(mem.Tags):
+		if !IsSatellite(mem.Tags) {
 			status = "foreign"
-		case suspect[mem.Name]:
-			status = StaleSuspect
 		}
 		vs.Members[status]++
 		if mem.Name == m.cfg.NodeName || status != "alive" {

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/serf/serf"
 
 	"github.com/satellite-hq/satellite/checks"
@@ -27,9 +26,10 @@ const staleAfter = 3
 const LiveTimeout = time.Second
 
 // Reasons a node's data is stale (health.Node.StaleReason), besides serf's
-// member statuses failed, left and leaving.
+// member statuses failed, left and leaving. (Memberlist's suspicion is not
+// one: memberlist v0.7 keeps it internal, Node.State is never written, so
+// a suspect member is alive here until it is declared failed.)
 const (
-	StaleSuspect     = "suspect"
 	StaleUnreachable = "unreachable"
 	StaleNoDigest    = "no digest"
 )
@@ -83,7 +83,6 @@ func (m *Mesh) ClusterView(ctx context.Context) health.Cluster {
 		return health.ClusterOf([]health.Node{self}, now)
 	}
 	mems := s.Members()
-	suspect := m.suspects()
 	nodes := make([]health.Node, 0, len(mems))
 	var foreign []health.Member
 	period := m.refreshPeriod()
@@ -97,7 +96,7 @@ func (m *Mesh) ClusterView(ctx context.Context) health.Cluster {
 			self.MemberStatus = &ms
 			nodes = append(nodes, self)
 		default:
-			nodes = append(nodes, m.nodeLocked(mem, ms, suspect[mem.Name], period, now))
+			nodes = append(nodes, m.nodeLocked(mem, ms, period, now))
 		}
 	}
 	m.mu.Unlock()
@@ -155,9 +154,9 @@ func (m *Mesh) NodeView(ctx context.Context, name string) (cs health.Cluster, ok
 		m.mu.Unlock()
 		now = time.Now()
 	}
-	period, suspect := m.refreshPeriod(), m.suspects()[name]
+	period := m.refreshPeriod()
 	m.mu.Lock()
-	n := m.nodeLocked(mem, ms, suspect, period, now)
+	n := m.nodeLocked(mem, ms, period, now)
 	m.mu.Unlock()
 	return clusterOf([]health.Node{n}, nil, now), true
 }
@@ -186,25 +185,9 @@ func clusterOf(nodes []health.Node, foreign []health.Member, now time.Time) heal
 	return cs
 }
 
-// suspects are the members memberlist suspects now (serf reports them
-// alive until they are declared failed).
-func (m *Mesh) suspects() map[string]bool {
-	s := m.getSerf()
-	if s == nil {
-		return nil
-	}
-	out := map[string]bool{}
-	for _, n := range s.Memberlist().Members() {
-		if n.State == memberlist.StateSuspect {
-			out[n.Name] = true
-		}
-	}
-	return out
-}
-
 // nodeLocked is one peer in the view, from its digest and its last full
 // status; m.mu must be held.
-func (m *Mesh) nodeLocked(mem serf.Member, ms health.Member, suspect bool, period time.Duration, now time.Time) health.Node {
+func (m *Mesh) nodeLocked(mem serf.Member, ms health.Member, period time.Duration, now time.Time) health.Node {
 	tags, _ := ParseTags(mem.Tags)
 	dg, hasDigest := m.digests[mem.Name]
 	p := m.peers[mem.Name]
@@ -243,8 +226,6 @@ func (m *Mesh) nodeLocked(mem serf.Member, ms health.Member, suspect bool, perio
 	switch {
 	case mem.Status != serf.StatusAlive:
 		ns.StaleReason = mem.Status.String()
-	case suspect:
-		ns.StaleReason = StaleSuspect
 	case tags.PeerPort > 0 && p != nil && p.tried && !p.answered, m.reportedDownLocked(mem.Name, tags.Boot):
 		ns.StaleReason = StaleUnreachable
 	case !hasDigest || now.Sub(dg.at) > staleAfter*period:
