@@ -159,6 +159,42 @@ check "file" "root" {
 			t.Errorf("%s: clock.drift has no drift_ms_max: %+v", n.name, p)
 		}
 	}
+	// The mesh's metrics, once it formed (issue 13).
+	eventually(t, "the mesh's metrics on /metrics", func() string {
+		_, body := get(t, http.MethodGet, a.base+"/metrics", "")
+		for _, want := range []string{`satellite_mesh_members{status="alive"} 3`, `satellite_mesh_members{status="foreign"} 0`,
+			"satellite_mesh_digests_accepted_total", "satellite_mesh_peer_read_seconds_count", "satellite_mesh_oldest_data_age_seconds",
+			`satellite_mesh_gossip_bytes_total{direction="in"}`, `satellite_mesh_gossip_bytes_total{direction="out"}`} {
+			if !strings.Contains(string(body), want) {
+				return "no " + want
+			}
+		}
+		for _, zero := range []string{"satellite_mesh_digests_accepted_total 0\n", "satellite_mesh_peer_read_seconds_count 0\n", `satellite_mesh_gossip_bytes_total{direction="out"} 0` + "\n"} {
+			if strings.Contains(string(body), zero) {
+				return "still " + zero
+			}
+		}
+		return ""
+	})
+	// /v1/status/local has the shape of nodes[], member_status included.
+	var local health.Node
+	if code, body := get(t, http.MethodGet, a.base+"/v1/status/local", ""); code != 200 || json.Unmarshal(body, &local) != nil ||
+		local.MemberStatus == nil || local.MemberStatus.Status != "alive" || local.MemberStatus.Name != "node-a" {
+		t.Errorf("GET /v1/status/local: %d %s", code, body)
+	}
+	// ?node= reads one member; an unknown one is a 404, a stray parameter a 400.
+	var one health.Cluster
+	if code, body := get(t, http.MethodGet, a.base+"/v1/status?node=node-b", ""); code != 200 || json.Unmarshal(body, &one) != nil ||
+		len(one.Nodes) != 1 || one.Nodes[0].Name != "node-b" || one.Nodes[0].Stale {
+		t.Errorf("GET /v1/status?node=node-b: %d %s", code, body)
+	}
+	if code, body := get(t, http.MethodGet, a.base+"/v1/status?node=nobody", ""); code != 404 {
+		t.Errorf("GET /v1/status?node=nobody: %d %s", code, body)
+	}
+	if code, body := get(t, http.MethodGet, a.base+"/v1/status?nod=node-b", ""); code != 400 {
+		t.Errorf("GET /v1/status?nod=node-b: %d %s", code, body)
+	}
+
 	code, body := get(t, "GET", a.base+"/v1/members", "")
 	var members []health.Member
 	if code != 200 || json.Unmarshal(body, &members) != nil || len(members) != 3 {

@@ -80,26 +80,51 @@ func (c *busCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// meshCollector exports what the mesh refused on /metrics.
+// meshCollector exports the mesh's state and counters on /metrics.
 type meshCollector struct{ m *mesh.Mesh }
 
 var (
-	meshDigestsDropped = prometheus.NewDesc("satellite_mesh_digests_dropped_total", "Digests received and not stored, by reason (malformed, newer format, not a member).", []string{"reason"}, nil)
-	meshPeerRefused    = prometheus.NewDesc("satellite_mesh_peer_requests_refused_total", "Peer endpoint requests refused for their token (missing, malformed, expired, wrong key or request, replayed).", nil, nil)
-	meshSeenNonces     = prometheus.NewDesc("satellite_mesh_peer_nonces", "Peer request nonces remembered against replays.", nil, nil)
+	meshMembers         = prometheus.NewDesc("satellite_mesh_members", "Mesh members by status (alive, failed, leaving, left, foreign) as this node sees them.", []string{"status"}, nil)
+	meshDigestsReceived = prometheus.NewDesc("satellite_mesh_digests_received_total", "Digests that came by gossip, replays included.", nil, nil)
+	meshDigestsAccepted = prometheus.NewDesc("satellite_mesh_digests_accepted_total", "Digests stored as a member's newest.", nil, nil)
+	meshDigestsDropped  = prometheus.NewDesc("satellite_mesh_digests_dropped_total", "Digests received and not stored, by reason (malformed, newer format, not a member, foreign, old boot, not newer, unconfirmed boot).", []string{"reason"}, nil)
+	meshGossipBytes     = prometheus.NewDesc("satellite_mesh_gossip_bytes_total", "Bytes of serf's gossip (UDP and TCP, framing and encryption included), by direction (in, out).", []string{"direction"}, nil)
+	meshReadSeconds     = prometheus.NewDesc("satellite_mesh_peer_read_seconds", "Reads of peers' endpoints by this node (background, watches, live), by latency.", nil, nil)
+	meshReadErrors      = prometheus.NewDesc("satellite_mesh_peer_read_errors_total", "Reads of peers' endpoints that failed.", nil, nil)
+	meshNotices         = prometheus.NewDesc("satellite_mesh_unreachable_notices_sent_total", "Notices this node gossiped that a member it watches is unreachable, or back.", nil, nil)
+	meshOldestData      = prometheus.NewDesc("satellite_mesh_oldest_data_age_seconds", "Age of the oldest data the cluster view holds about an alive satellite member.", nil, nil)
+	meshPeerRefused     = prometheus.NewDesc("satellite_mesh_peer_requests_refused_total", "Peer endpoint requests refused for their token (missing, malformed, expired, wrong key or request, replayed).", nil, nil)
+	meshSeenNonces      = prometheus.NewDesc("satellite_mesh_peer_nonces", "Peer request nonces remembered against replays.", nil, nil)
 )
 
 func (c *meshCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{meshDigestsDropped, meshPeerRefused, meshSeenNonces} {
+	for _, d := range []*prometheus.Desc{meshMembers, meshDigestsReceived, meshDigestsAccepted, meshDigestsDropped, meshGossipBytes,
+		meshReadSeconds, meshReadErrors, meshNotices, meshOldestData, meshPeerRefused, meshSeenNonces} {
 		ch <- d
 	}
 }
 
 func (c *meshCollector) Collect(ch chan<- prometheus.Metric) {
 	s := c.m.Stats()
+	vs := c.m.ViewStats()
+	for _, status := range []string{"alive", "failed", "leaving", "left", "foreign"} {
+		ch <- prometheus.MustNewConstMetric(meshMembers, prometheus.GaugeValue, float64(vs.Members[status]), status)
+	}
+	ch <- prometheus.MustNewConstMetric(meshDigestsReceived, prometheus.CounterValue, float64(s.DigestsReceived))
+	ch <- prometheus.MustNewConstMetric(meshDigestsAccepted, prometheus.CounterValue, float64(s.DigestsAccepted))
 	for reason, n := range s.DigestsDropped {
 		ch <- prometheus.MustNewConstMetric(meshDigestsDropped, prometheus.CounterValue, float64(n), reason)
 	}
+	ch <- prometheus.MustNewConstMetric(meshGossipBytes, prometheus.CounterValue, float64(s.GossipBytesIn), "in")
+	ch <- prometheus.MustNewConstMetric(meshGossipBytes, prometheus.CounterValue, float64(s.GossipBytesOut), "out")
+	buckets := make(map[float64]uint64, len(s.ReadSeconds.Bounds))
+	for i, b := range s.ReadSeconds.Bounds {
+		buckets[b] = s.ReadSeconds.Counts[i]
+	}
+	ch <- prometheus.MustNewConstHistogram(meshReadSeconds, s.ReadSeconds.Count, s.ReadSeconds.Sum, buckets)
+	ch <- prometheus.MustNewConstMetric(meshReadErrors, prometheus.CounterValue, float64(s.ReadErrors))
+	ch <- prometheus.MustNewConstMetric(meshNotices, prometheus.CounterValue, float64(s.NoticesSent))
+	ch <- prometheus.MustNewConstMetric(meshOldestData, prometheus.GaugeValue, vs.OldestDataAge.Seconds())
 	ch <- prometheus.MustNewConstMetric(meshPeerRefused, prometheus.CounterValue, float64(s.PeerRefused))
 	ch <- prometheus.MustNewConstMetric(meshSeenNonces, prometheus.GaugeValue, float64(s.SeenNonces))
 }

@@ -183,7 +183,7 @@ func newStatusCmd() *cobra.Command {
 		Long: `Status asks the local agent (its API, --addr) for the cluster's status document
 and prints a summary line and one row per node: its status, its mesh member
 status, the age of its data, whether it is stale and why (failed, left,
-suspect, unreachable, no digest), its config hash (marked * when it differs
+leaving, unreachable, no digest), its config hash (marked * when it differs
 from most nodes') and its failing checks; members that are no satellite
 agents (plain serf agents) are listed apart as foreign and count neither
 way. The answer comes from the agent's own state, never waiting on a peer.
