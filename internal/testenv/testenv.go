@@ -22,6 +22,9 @@ const (
 	InfluxDatabase = "SATELLITE_TEST_INFLUXDB_DB"
 	// InfluxBin is the influxd binary, for tests that stop and start their own server.
 	InfluxBin = "SATELLITE_TEST_INFLUXD"
+	// SerfBin is Debian's serf binary, for tests that start a plain serf
+	// agent (a foreign member) next to satellite's.
+	SerfBin = "SATELLITE_TEST_SERF"
 )
 
 // UnderMakeTest reports whether scripts/test.sh runs the tests.
