@@ -45,18 +45,8 @@ func (m *Mesh) serveClock(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "GET only", http.StatusMethodNotAllowed)
 		return
 	}
-	// As servePeer.
-	if keys := m.keys(); keys != nil {
-		if err := m.authorizePeer(r, keys, recv); err != nil {
-			m.refusedPeer(r, err)
-			if errors.Is(err, errNonceCacheFull) {
-				w.Header().Set("Retry-After", "1")
-				http.Error(w, err.Error(), http.StatusServiceUnavailable)
-				return
-			}
-			http.Error(w, "unauthorized: "+err.Error(), http.StatusUnauthorized)
-			return
-		}
+	if !m.admitPeer(w, r, recv) {
+		return
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")

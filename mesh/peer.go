@@ -51,23 +51,36 @@ func (m *Mesh) servePeer(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "read-only", http.StatusMethodNotAllowed)
 		return
 	}
-	if keys := m.keys(); keys != nil {
-		if err := m.authorizePeer(r, keys, time.Now()); err != nil {
-			m.refusedPeer(r, err)
-			if errors.Is(err, errNonceCacheFull) {
-				w.Header().Set("Retry-After", "1")
-				http.Error(w, err.Error(), http.StatusServiceUnavailable)
-				return
-			}
-			http.Error(w, "unauthorized: "+err.Error(), http.StatusUnauthorized)
-			return
-		}
+	if !m.admitPeer(w, r, time.Now()) {
+		return
 	}
 	ns := m.local()
 	w.Header().Set("Content-Type", "application/json")
 	if err := json.NewEncoder(w).Encode(ns); err != nil {
 		m.log.Debug("writing peer status", "error", err)
 	}
+}
+
+// admitPeer judges a peer request's token when the mesh is encrypted; a
+// refused request is counted and answered (401, or 503 when the replay
+// cache is full), and admitPeer returns false.
+func (m *Mesh) admitPeer(w http.ResponseWriter, r *http.Request, now time.Time) bool {
+	keys := m.keys()
+	if keys == nil {
+		return true
+	}
+	err := m.authorizePeer(r, keys, now)
+	if err == nil {
+		return true
+	}
+	m.refusedPeer(r, err)
+	if errors.Is(err, errNonceCacheFull) {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return false
+	}
+	http.Error(w, "unauthorized: "+err.Error(), http.StatusUnauthorized)
+	return false
 }
 
 // authorizePeer checks a request's peer token and spends its nonce.
