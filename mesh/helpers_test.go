@@ -140,9 +140,19 @@ func (n *testNode) aliveCount() int {
 
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
+	waitForLast(t, d, what, nil, cond)
+}
+
+// waitForLast is waitFor that names, when it times out, what cond last
+// wrote to *last.
+func waitForLast(t testing.TB, d time.Duration, what string, last *string, cond func() bool) {
+	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
+			if last != nil {
+				t.Fatalf("timed out after %v waiting for %s (last: %s)", d, what, *last)
+			}
 			t.Fatalf("timed out after %v waiting for %s", d, what)
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -190,7 +200,7 @@ func (m *Mesh) kill() {
 func waitFresh(t testing.TB, n *testNode, probes int, peers ...string) {
 	t.Helper()
 	var last string
-	waitFor(t, 15*time.Second, n.name+" reads "+fmt.Sprint(peers)+" (last: "+fmt.Sprint(&last)+")", func() bool {
+	waitForLast(t, 15*time.Second, n.name+" reads "+fmt.Sprint(peers), &last, func() bool {
 		cs := n.m.ClusterView(context.Background())
 		for _, name := range peers {
 			nd, ok := viewNode(cs, name)

@@ -315,9 +315,16 @@ func TestPartitionLongerThanReconnectTimeoutHeals(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.waitAll(t, 30*time.Second, "retry_join heals the mesh", func(a, b string) bool { return true })
-	for _, n := range labNodes {
-		if cs := l.children[n].view(); cs.Status != health.Healthy || len(cs.Nodes) != 3 {
-			t.Errorf("%s after healing: %s %q", n, cs.Status, cs.Summary)
+	// The members are back; their digests follow within a few seconds
+	// (the digest a node sends when members join, and anti-entropy).
+	var last string
+	waitForLast(t, 15*time.Second, "every view healthy with 3 nodes after healing", &last, func() bool {
+		for _, n := range labNodes {
+			if cs := l.children[n].view(); cs.Status != health.Healthy || len(cs.Nodes) != 3 {
+				last = fmt.Sprintf("%s: %s %q", n, cs.Status, cs.Summary)
+				return false
+			}
 		}
-	}
+		return true
+	})
 }

@@ -618,10 +618,11 @@ func TestMeshTenOfTwentyFrozen(t *testing.T) {
 	var lastFrom, atBoundFrom string
 	reasons := map[string]int{}               // stale_reason → how many times seen
 	firstReason := map[string]time.Duration{} // stale_reason → first seen, on any survivor
-	// The same bound as TestMeshFrozenPeer's. serf's failed alone comes
-	// later here (17 to 20 s for 10 of 20 with memberlist's LAN timings):
-	// within the bound they show as suspect or unreachable first.
-	const staleBound, failedBound, after = 15 * time.Second, 60 * time.Second, 3 * time.Second
+	// The same bound as TestMeshFrozenPeer's: serf's failed comes at 7 to
+	// 20 s for 10 of 20 with memberlist's LAN timings, the watchers'
+	// unreachable first for some; on a loaded machine (make test runs the
+	// suites side by side on 2 cores) the last one took 15.7 s.
+	const staleBound, failedBound, after = 35 * time.Second, 60 * time.Second, 3 * time.Second
 	for {
 		since := time.Since(frozenAt)
 		if failedAt > 0 && since > failedAt+after || since > failedBound {
