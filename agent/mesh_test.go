@@ -163,7 +163,7 @@ check "file" "root" {
 	eventually(t, "the mesh's metrics on /metrics", func() string {
 		_, body := get(t, http.MethodGet, a.base+"/metrics", "")
 		for _, want := range []string{`satellite_mesh_members{status="alive"} 3`, `satellite_mesh_members{status="foreign"} 0`,
-			"satellite_mesh_digests_accepted_total", "satellite_mesh_peer_read_seconds_count", "satellite_mesh_oldest_data_age_seconds",
+			"satellite_mesh_digests_accepted_total", "satellite_mesh_digests_repaired_total", "satellite_mesh_peer_read_seconds_count", "satellite_mesh_oldest_data_age_seconds",
 			`satellite_mesh_gossip_bytes_total{direction="in"}`, `satellite_mesh_gossip_bytes_total{direction="out"}`} {
 			if !strings.Contains(string(body), want) {
 				return "no " + want

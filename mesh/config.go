@@ -109,6 +109,9 @@ type Config struct {
 	Transport memberlist.NodeAwareTransport
 	// Tune, when set, may adjust the memberlist config last (tests, benchmarks).
 	Tune func(*memberlist.Config)
+
+	// antiEntropyEvery is the anti-entropy period (tests shorten it).
+	antiEntropyEvery time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -126,6 +129,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Debounce <= 0 {
 		c.Debounce = DefaultDebounce
+	}
+	if c.antiEntropyEvery <= 0 {
+		c.antiEntropyEvery = antiEntropyInterval
 	}
 	if c.Profile == "" {
 		c.Profile = ProfileLAN

@@ -66,6 +66,8 @@ type Mesh struct {
 	onDigest func(d Digest, at time.Time)
 	// lastJoinPublish rate-limits the digests sent because members joined.
 	lastJoinPublish time.Time
+	// own is the digest this node last gossiped (nil before the first).
+	own *Digest
 }
 
 // joinPublishGap is the least time between two digests sent because
@@ -88,9 +90,14 @@ func New(cfg Config) (*Mesh, error) {
 	}
 	dialer := &net.Dialer{Timeout: cfg.PeerTimeout}
 	tr := &http.Transport{
-		DialContext:           dialer.DialContext,
-		MaxIdleConnsPerHost:   2,
-		IdleConnTimeout:       90 * time.Second,
+		DialContext: dialer.DialContext,
+		// Idle connections are kept for the few members this node watches
+		// (read every WatchInterval); the background fetcher's reads go to
+		// any member, and keeping one open to each of 1,000 peers would hold
+		// 2,000 descriptors across the mesh's two ends.
+		MaxIdleConns:          8,
+		MaxIdleConnsPerHost:   1,
+		IdleConnTimeout:       2 * DefaultWatchInterval,
 		ResponseHeaderTimeout: cfg.PeerTimeout,
 		Proxy:                 nil, // peers are reached directly, never through an environment proxy
 	}
@@ -252,9 +259,10 @@ func (m *Mesh) loadKeyring() (*memberlist.Keyring, error) {
 	return memberlist.NewKeyring(keys, keys[0])
 }
 
-// Run starts serf, the peer endpoint, the event loop, the publisher and
-// retry_join, and blocks until ctx is done; then it leaves the mesh
-// (bounded by serf's broadcast timeout) and shuts everything down.
+// Run starts serf, the peer endpoint, the event loop, the publisher, the
+// joins, the background fetcher, the watcher and anti-entropy, and blocks
+// until ctx is done; then it leaves the mesh (bounded by serf's broadcast
+// timeout) and shuts everything down.
 func (m *Mesh) Run(ctx context.Context) error {
 	m.mu.Lock()
 	if m.running {
@@ -307,13 +315,14 @@ func (m *Mesh) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	wg.Add(6)
+	wg.Add(7)
 	go func() { defer wg.Done(); m.eventLoop(loopCtx, events) }()
 	go func() { defer wg.Done(); m.publisher(loopCtx) }()
 	go func() { defer wg.Done(); m.join(loopCtx) }()
 	go func() { defer wg.Done(); m.retryJoin(loopCtx) }()
 	go func() { defer wg.Done(); m.fetcher(loopCtx) }()
 	go func() { defer wg.Done(); m.watcher(loopCtx) }()
+	go func() { defer wg.Done(); m.antiEntropy(loopCtx) }()
 	m.Notify()
 
 	<-ctx.Done()
@@ -421,8 +430,8 @@ func (m *Mesh) memberEvent(ev serf.MemberEvent) {
 			confirmed = m.confirmLocked(mem.Name, boot.Boot)
 		}
 		m.mu.Unlock()
-		if confirmed != nil {
-			m.accept(*confirmed)
+		if confirmed != nil && m.accept(*confirmed) {
+			m.stats.Accepted.Add(1)
 		}
 		oldHash := old.hash
 		m.emit(&events.Event{Kind: kind, Time: now, Node: mem.Name,
@@ -482,6 +491,18 @@ func (m *Mesh) userEvent(ev serf.UserEvent) {
 		return
 	}
 	m.stats.Received.Add(1)
+	if reason := m.consider(d); reason != "" {
+		m.stats.drop(reason)
+		return
+	}
+	m.stats.Accepted.Add(1)
+}
+
+// consider stores d, a member's digest that came by gossip or in a peer's
+// anti-entropy answer, when it is the member's newest and its boot is the
+// one the member's tags announce; it returns "" when d was stored, else
+// why not (a drop reason).
+func (m *Mesh) consider(d Digest) string {
 	boot, member, satellite := m.memberBoot(d.Node, d.Boot)
 	switch {
 	case !member:
@@ -489,15 +510,12 @@ func (m *Mesh) userEvent(ev serf.UserEvent) {
 		// a reap that never comes: only members' digests are kept, so the
 		// digests are bounded by serf's member list (and a left or failed
 		// member's digest goes when serf reaps it).
-		m.stats.NotAMember.Add(1)
-		return
+		return dropNotAMember
 	case !satellite:
-		m.stats.Foreign.Add(1)
-		return
+		return dropForeign
 	case d.Boot < boot:
 		// A previous life's digest, or one forged with an old boot.
-		m.stats.OldBoot.Add(1)
-		return
+		return dropOldBoot
 	case d.Boot > boot:
 		// Either the member restarted and its new tags have not arrived
 		// yet, or the digest is forged (a huge boot would otherwise
@@ -506,10 +524,12 @@ func (m *Mesh) userEvent(ev serf.UserEvent) {
 		m.mu.Lock()
 		m.holdLocked(d)
 		m.mu.Unlock()
-		m.stats.Pending.Add(1)
-		return
+		return dropUnconfirmed
 	}
-	m.accept(d)
+	if !m.accept(d) {
+		return dropNotNewer
+	}
+	return ""
 }
 
 // maxPending bounds the digests held per member for boots its tags have
@@ -561,20 +581,18 @@ func (m *Mesh) confirmLocked(name string, boot uint64) *Digest {
 
 // accept stores d if it is newer than the member's stored digest, plans a
 // read of the member's full status when its state changed, and tells a
-// status change as an event.
-func (m *Mesh) accept(d Digest) {
+// status change as an event; it reports whether d was stored.
+func (m *Mesh) accept(d Digest) bool {
 	now := time.Now()
 	m.mu.Lock()
 	old, had := m.digests[d.Node]
 	if had && !d.Newer(old.d) {
 		m.mu.Unlock()
-		m.stats.NotNewer.Add(1)
-		return
+		return false
 	}
 	m.digests[d.Node] = received{d: d, at: now}
 	m.peer(d.Node).changed(d.contentKey(), len(m.known), now)
 	m.mu.Unlock()
-	m.stats.Accepted.Add(1)
 	if m.onDigest != nil {
 		m.onDigest(d, now)
 	}
@@ -582,6 +600,7 @@ func (m *Mesh) accept(d Digest) {
 		m.emit(&events.Event{Kind: events.NodeStatus, Time: now, Node: d.Node, From: string(old.d.Status), To: string(d.Status),
 			Detail: fmt.Sprintf("node %s %s -> %s", d.Node, old.d.Status, d.Status)})
 	}
+	return true
 }
 
 // knownMember is what the member events told of a member.
@@ -667,6 +686,15 @@ func (m *Mesh) publish() error {
 	if err := s.UserEvent(digestEvent, b, false); err != nil {
 		return fmt.Errorf("serf user event: %w", err)
 	}
+	// What anti-entropy answers hand out as this node's digest: the one
+	// just gossiped, check names clipped as they were.
+	own, err := decodeDigest(b)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.own = &own
+	m.mu.Unlock()
 	return nil
 }
 

@@ -27,6 +27,7 @@ func (m *Mesh) peerServer() *http.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc(PeerPath, m.servePeer)
 	mux.HandleFunc(ClockPath, m.serveClock)
+	mux.HandleFunc(DigestsPath, m.serveDigests)
 	var tc *tls.Config
 	if m.tls != nil {
 		tc = m.tls.server
@@ -37,7 +38,7 @@ func (m *Mesh) peerServer() *http.Server {
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      10 * time.Second,
-		IdleTimeout:       90 * time.Second,
+		IdleTimeout:       2 * DefaultWatchInterval, // the client's idle timeout
 		MaxHeaderBytes:    8 << 10,
 		ErrorLog: log.New(limitedWriter{l: m.serverWarn, log: func(n uint64, line string) {
 			m.log.Warn("peer endpoint", "error", line, "count", n)

@@ -19,6 +19,9 @@ type Stats struct {
 	// "not newer" (a replay or an older one), "unconfirmed boot" (held
 	// until the member's tags confirm its boot; counted when it arrives).
 	DigestsDropped map[string]uint64
+	// DigestsRepaired counts the digests gossip had not brought that
+	// anti-entropy reads of peers' recent digests did (stored as newer).
+	DigestsRepaired uint64
 	// PeerRefused counts peer endpoint requests refused for their token
 	// (missing, malformed, expired, wrong key or request, replayed, or the
 	// replay cache full). TLS handshakes refused are not counted here:
@@ -68,7 +71,7 @@ type counters struct {
 	Received, Accepted                                       atomic.Uint64
 	Malformed, Newer, NotAMember, Foreign, OldBoot, NotNewer atomic.Uint64
 	Pending                                                  atomic.Uint64
-	PeerRefused, Notices                                     atomic.Uint64
+	PeerRefused, Notices, Repaired                           atomic.Uint64
 	BytesIn, BytesOut                                        atomic.Uint64
 
 	readMu   sync.Mutex
@@ -92,6 +95,26 @@ func (c *counters) fetchDone(d time.Duration, err error) {
 	c.readMu.Unlock()
 }
 
+// drop counts a received digest not stored, by reason.
+func (c *counters) drop(reason string) {
+	switch reason {
+	case dropMalformed:
+		c.Malformed.Add(1)
+	case dropNewer:
+		c.Newer.Add(1)
+	case dropNotAMember:
+		c.NotAMember.Add(1)
+	case dropForeign:
+		c.Foreign.Add(1)
+	case dropOldBoot:
+		c.OldBoot.Add(1)
+	case dropNotNewer:
+		c.NotNewer.Add(1)
+	case dropUnconfirmed:
+		c.Pending.Add(1)
+	}
+}
+
 // Stats returns the mesh's counters.
 func (m *Mesh) Stats() Stats {
 	c := &m.stats
@@ -107,11 +130,12 @@ func (m *Mesh) Stats() Stats {
 			dropNotNewer:    c.NotNewer.Load(),
 			dropUnconfirmed: c.Pending.Load(),
 		},
-		PeerRefused:    c.PeerRefused.Load(),
-		SeenNonces:     m.nonces.len(),
-		NoticesSent:    c.Notices.Load(),
-		GossipBytesIn:  c.BytesIn.Load(),
-		GossipBytesOut: c.BytesOut.Load(),
+		DigestsRepaired: c.Repaired.Load(),
+		PeerRefused:     c.PeerRefused.Load(),
+		SeenNonces:      m.nonces.len(),
+		NoticesSent:     c.Notices.Load(),
+		GossipBytesIn:   c.BytesIn.Load(),
+		GossipBytesOut:  c.BytesOut.Load(),
 	}
 	c.readMu.Lock()
 	st.Reads, st.ReadErrors = c.reads, c.readErrs

@@ -1,0 +1,186 @@
+package mesh
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/hashicorp/serf/serf"
+)
+
+// Anti-entropy repairs the digests gossip lost. A serf user event is sent
+// a bounded number of times and only replayed to nodes that join, so a
+// node that missed one (packets dropped, or membership messages filling
+// the packets while many nodes restart) would keep a member's old state
+// until the member's next refresh, which at 1,000 nodes is 500 s away.
+// Every antiEntropyInterval each node reads one random satellite peer's
+// recent digests (those it stored in the last antiEntropyWindow, and its
+// own) from the peer endpoint and takes what is newer, through the same
+// checks as gossiped digests (member, boot confirmed by tags, newer).
+// The cost is one small read per node per interval, whatever the mesh's
+// size: the answer holds the mesh's digests of the last 30 s, about 60 at
+// the refresh rate cap plus the changes.
+const (
+	// DigestsPath is the peer endpoint's recent-digests resource.
+	DigestsPath         = "/v1/peer/digests"
+	antiEntropyInterval = 10 * time.Second
+	// antiEntropyWindow is three intervals: a digest is offered by every
+	// node that has it for long enough that a read missed or failed once
+	// still leaves another chance.
+	antiEntropyWindow = 3 * antiEntropyInterval
+	// maxSyncDigests bounds an answer, newest first.
+	maxSyncDigests = 512
+	// maxSyncBody bounds what a peer may send back (512 full digests).
+	maxSyncBody = maxSyncDigests * 2 * maxDigestPayload
+)
+
+// digestSet is the recent-digests resource: digests as gossiped (without
+// the format byte, which is Format).
+type digestSet struct {
+	Format  int               `json:"format"`
+	Digests []json.RawMessage `json:"digests"`
+}
+
+// recentDigests is what this node offers: its own digest and the digests
+// it stored since the window began, newest first, at most maxSyncDigests.
+func (m *Mesh) recentDigests(now time.Time) []Digest {
+	since := now.Add(-antiEntropyWindow)
+	type dated struct {
+		d  Digest
+		at time.Time
+	}
+	m.mu.Lock()
+	var recent []dated
+	if m.own != nil {
+		recent = append(recent, dated{*m.own, now})
+	}
+	for _, r := range m.digests {
+		if r.at.After(since) {
+			recent = append(recent, dated{r.d, r.at})
+		}
+	}
+	m.mu.Unlock()
+	sort.Slice(recent, func(i, j int) bool { return recent[i].at.After(recent[j].at) })
+	out := make([]Digest, 0, min(len(recent), maxSyncDigests))
+	for _, r := range recent[:min(len(recent), maxSyncDigests)] {
+		out = append(out, r.d)
+	}
+	return out
+}
+
+func (m *Mesh) serveDigests(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "read-only", http.StatusMethodNotAllowed)
+		return
+	}
+	now := time.Now()
+	if !m.admitPeer(w, r, now) {
+		return
+	}
+	set := digestSet{Format: digestFormat, Digests: []json.RawMessage{}}
+	for _, d := range m.recentDigests(now) {
+		b, err := json.Marshal(d)
+		if err != nil {
+			http.Error(w, "encoding digests", http.StatusInternalServerError)
+			return
+		}
+		set.Digests = append(set.Digests, b)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if err := json.NewEncoder(w).Encode(set); err != nil {
+		m.log.Debug("writing recent digests", "error", err)
+	}
+}
+
+// antiEntropy reads a random peer's recent digests every
+// antiEntropyInterval (jittered) until ctx is done.
+func (m *Mesh) antiEntropy(ctx context.Context) {
+	for {
+		every := m.cfg.antiEntropyEvery
+		t := time.NewTimer(every*9/10 + rand.N(every/5+1))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		tg, ok := m.randomPeer()
+		if !ok {
+			continue
+		}
+		if _, err := m.syncFrom(ctx, tg); err != nil {
+			m.log.Debug("anti-entropy read", "peer", tg.name, "error", err)
+		}
+	}
+}
+
+// randomPeer is an alive satellite member with a peer endpoint, not this
+// node; ok is false when there is none.
+func (m *Mesh) randomPeer() (watchTarget, bool) {
+	s := m.getSerf()
+	if s == nil {
+		return watchTarget{}, false
+	}
+	var out watchTarget
+	n := 0
+	for _, mem := range s.Members() {
+		if mem.Name == m.cfg.NodeName || mem.Status != serf.StatusAlive || !IsSatellite(mem.Tags) {
+			continue
+		}
+		tags, _ := ParseTags(mem.Tags)
+		if tags.PeerPort == 0 {
+			continue
+		}
+		// Reservoir sampling: one pass, no copy of the member list.
+		if n++; rand.IntN(n) == 0 {
+			out = watchTarget{mem.Name, mem.Addr.String(), tags.PeerPort, tags.Boot}
+		}
+	}
+	return out, n > 0
+}
+
+// syncFrom reads tg's recent digests and considers each; it returns how
+// many were newer than this node's and stored.
+func (m *Mesh) syncFrom(ctx context.Context, tg watchTarget) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.PeerTimeout)
+	defer cancel()
+	start := time.Now()
+	resp, u, err := m.peerGet(ctx, tg.name, tg.host, tg.port, DigestsPath)
+	if err != nil {
+		m.stats.fetchDone(time.Since(start), err)
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var set digestSet
+	err = json.NewDecoder(io.LimitReader(resp.Body, int64(maxSyncBody))).Decode(&set)
+	switch {
+	case err != nil:
+		err = fmt.Errorf("peer endpoint %s: decoding: %w", u, err)
+	case set.Format > digestFormat:
+		err = fmt.Errorf("peer endpoint %s: %w (%d, this node reads %d)", u, errNewerFormat, set.Format, digestFormat)
+	case len(set.Digests) > maxSyncDigests:
+		err = fmt.Errorf("peer endpoint %s: %d digests, more than the %d an answer may hold", u, len(set.Digests), maxSyncDigests)
+	}
+	m.stats.fetchDone(time.Since(start), err)
+	if err != nil {
+		return 0, err
+	}
+	repaired := 0
+	for _, raw := range set.Digests {
+		d, err := decodeDigest(append([]byte{byte(set.Format)}, raw...))
+		if err != nil || d.Node == m.cfg.NodeName {
+			continue
+		}
+		if m.consider(d) == "" {
+			repaired++
+		}
+	}
+	m.stats.Repaired.Add(uint64(repaired))
+	return repaired, nil
+}
