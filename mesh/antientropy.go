@@ -19,7 +19,7 @@ import (
 // the packets while many nodes restart) would keep a member's old state
 // until the member's next refresh, which at 1,000 nodes is 500 s away.
 // Every antiEntropyInterval each node reads one random satellite peer's
-// recent digests (those it stored in the last antiEntropyWindow, and its
+// recent digests (those it stored in the last three intervals, and its
 // own) from the peer endpoint and takes what is newer, through the same
 // checks as gossiped digests (member, boot confirmed by tags, newer).
 // The cost is one small read per node per interval, whatever the mesh's
@@ -29,10 +29,10 @@ const (
 	// DigestsPath is the peer endpoint's recent-digests resource.
 	DigestsPath         = "/v1/peer/digests"
 	antiEntropyInterval = 10 * time.Second
-	// antiEntropyWindow is three intervals: a digest is offered by every
-	// node that has it for long enough that a read missed or failed once
-	// still leaves another chance.
-	antiEntropyWindow = 3 * antiEntropyInterval
+	// antiEntropyWindowPer is the window in intervals: a digest is
+	// offered by every node that has it for long enough that a read
+	// missed or failed once still leaves another chance.
+	antiEntropyWindowPer = 3
 	// maxSyncDigests bounds an answer, newest first.
 	maxSyncDigests = 512
 	// maxSyncBody bounds what a peer may send back (512 full digests).
@@ -49,7 +49,7 @@ type digestSet struct {
 // recentDigests is what this node offers: its own digest and the digests
 // it stored since the window began, newest first, at most maxSyncDigests.
 func (m *Mesh) recentDigests(now time.Time) []Digest {
-	since := now.Add(-antiEntropyWindow)
+	since := now.Add(-antiEntropyWindowPer * m.cfg.antiEntropyEvery)
 	type dated struct {
 		d  Digest
 		at time.Time

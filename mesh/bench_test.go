@@ -68,13 +68,7 @@ type benchCluster struct {
 // takes the kernel out but still runs every agent's goroutines on the
 // same two cores. Run with -benchtime=40x: each iteration is one change.
 func BenchmarkDigestPropagation(b *testing.B) {
-	sinkOnce.Do(func() {
-		conf := metrics.DefaultConfig("")
-		conf.EnableHostname, conf.EnableRuntimeMetrics, conf.EnableServiceLabel = false, false, false
-		if _, err := metrics.NewGlobal(conf, sent); err != nil {
-			b.Fatal(err)
-		}
-	})
+	installByteSink(b)
 	// The testing package calls each sub-benchmark twice (b.N = 1, then
 	// the -benchtime count): the cluster formed for the first call is kept
 	// for the second, and stopped before the next size forms.
@@ -97,6 +91,18 @@ func BenchmarkDigestPropagation(b *testing.B) {
 			})
 		}
 	}
+}
+
+// installByteSink makes the global go-metrics sink count what memberlist
+// sends (the benchmarks' gossip bytes).
+func installByteSink(b testing.TB) {
+	sinkOnce.Do(func() {
+		conf := metrics.DefaultConfig("")
+		conf.EnableHostname, conf.EnableRuntimeMetrics, conf.EnableServiceLabel = false, false, false
+		if _, err := metrics.NewGlobal(conf, sent); err != nil {
+			b.Fatal(err)
+		}
+	})
 }
 
 func formCluster(b *testing.B, transport string, n int) *benchCluster {

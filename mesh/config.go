@@ -112,6 +112,14 @@ type Config struct {
 
 	// antiEntropyEvery is the anti-entropy period (tests shorten it).
 	antiEntropyEvery time.Duration
+	// maxFetches bounds the background fetcher's reads in flight (default
+	// maxFetches; the 1,000-node benchmark, whose agents share one
+	// process's descriptors, lowers it).
+	maxFetches int
+	// noFetch turns the background fetcher off (the benchmark above, whose
+	// 1,000 agents would otherwise read each other's full status a million
+	// times on two cores while they form).
+	noFetch bool
 }
 
 func (c *Config) setDefaults() {
@@ -129,6 +137,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Debounce <= 0 {
 		c.Debounce = DefaultDebounce
+	}
+	if c.maxFetches <= 0 {
+		c.maxFetches = maxFetches
 	}
 	if c.antiEntropyEvery <= 0 {
 		c.antiEntropyEvery = antiEntropyInterval

@@ -100,12 +100,13 @@ func (p *peerState) changed(key string, n int, now time.Time) {
 	}
 }
 
-// fetcher reads due peers in the background, at most maxFetches at once,
+// fetcher reads due peers in the background, at most maxFetches at once
+// (benchmarks lower it),
 // until ctx is done; it waits for its reads before returning.
 func (m *Mesh) fetcher(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	sem := make(chan struct{}, maxFetches)
+	sem := make(chan struct{}, m.cfg.maxFetches)
 	t := time.NewTicker(fetchTick)
 	defer t.Stop()
 	for {
@@ -114,7 +115,7 @@ func (m *Mesh) fetcher(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		for _, job := range m.dueReads(time.Now(), maxFetches) {
+		for _, job := range m.dueReads(time.Now(), m.cfg.maxFetches) {
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():

@@ -320,7 +320,12 @@ func (m *Mesh) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); m.publisher(loopCtx) }()
 	go func() { defer wg.Done(); m.join(loopCtx) }()
 	go func() { defer wg.Done(); m.retryJoin(loopCtx) }()
-	go func() { defer wg.Done(); m.fetcher(loopCtx) }()
+	go func() {
+		defer wg.Done()
+		if !m.cfg.noFetch {
+			m.fetcher(loopCtx)
+		}
+	}()
 	go func() { defer wg.Done(); m.watcher(loopCtx) }()
 	go func() { defer wg.Done(); m.antiEntropy(loopCtx) }()
 	m.Notify()
