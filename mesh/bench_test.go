@@ -55,9 +55,7 @@ type benchCluster struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu      sync.Mutex
-	arrived map[string]map[string]time.Time // changed node -> receiver -> arrival
-	want    map[string]uint64               // changed node -> first sequence with the change
+	arrivals
 }
 
 // BenchmarkDigestPropagation measures, for clusters of 50, 100 and 200
@@ -105,8 +103,59 @@ func installByteSink(b testing.TB) {
 	})
 }
 
+// arrivals records, for each node whose state a benchmark changed, when
+// each receiver first stored a digest carrying the change.
+type arrivals struct {
+	mu      sync.Mutex
+	arrived map[string]map[string]time.Time // changed node -> receiver -> arrival
+	want    map[string]uint64               // changed node -> first sequence with the change
+}
+
+// expect starts counting the arrivals of node's digests from seq on.
+func (a *arrivals) expect(node string, seq uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.want == nil {
+		a.arrived, a.want = map[string]map[string]time.Time{}, map[string]uint64{}
+	}
+	delete(a.arrived, node)
+	a.want[node] = seq
+}
+
+// record notes that receiver stored node's digest seq at at.
+func (a *arrivals) record(node string, seq uint64, receiver string, at time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if w, ok := a.want[node]; ok && seq >= w {
+		if a.arrived[node] == nil {
+			a.arrived[node] = map[string]time.Time{}
+		}
+		if _, seen := a.arrived[node][receiver]; !seen {
+			a.arrived[node][receiver] = at
+		}
+	}
+}
+
+// flipped is st turned degraded (a check critical), or healthy again.
+func flipped(st health.Node) health.Node {
+	if st.Status != health.Healthy {
+		return healthyStatus(st.Name, 20)
+	}
+	st.Status = health.Degraded
+	st.Probes = append([]health.Probe(nil), st.Probes...)
+	st.Probes[0].Status = checks.StatusCritical
+	return st
+}
+
+// quantiles sorts lat and returns its p50 and p99 in milliseconds.
+func quantiles(lat []time.Duration) (p50, p99 float64) {
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000 }
+	return q(0.5), q(0.99)
+}
+
 func formCluster(b *testing.B, transport string, n int) *benchCluster {
-	c := &benchCluster{key: fmt.Sprint(transport, n), status: make([]atomic.Pointer[health.Node], n), arrived: map[string]map[string]time.Time{}, want: map[string]uint64{}}
+	c := &benchCluster{key: fmt.Sprint(transport, n), status: make([]atomic.Pointer[health.Node], n)}
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	var transports []*memTransport
@@ -141,18 +190,7 @@ func formCluster(b *testing.B, transport string, n int) *benchCluster {
 		if err != nil {
 			b.Fatal(err)
 		}
-		m.onDigest = func(d Digest, at time.Time) {
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			if w, ok := c.want[d.Node]; ok && d.Seq >= w {
-				if c.arrived[d.Node] == nil {
-					c.arrived[d.Node] = map[string]time.Time{}
-				}
-				if _, seen := c.arrived[d.Node][name]; !seen {
-					c.arrived[d.Node][name] = at
-				}
-			}
-		}
+		m.onDigest = func(d Digest, at time.Time) { c.record(d.Node, d.Seq, name, at) }
 		c.nodes = append(c.nodes, m)
 		c.wg.Add(1)
 		go func() { defer c.wg.Done(); _ = m.Run(ctx) }()
@@ -204,24 +242,14 @@ func benchPropagation(b *testing.B, c *benchCluster) {
 	for i := 0; i < b.N; i++ {
 		k := rand.IntN(n)
 		name := c.nodes[k].cfg.NodeName
-		st := *c.status[k].Load()
-		if st.Status == health.Healthy {
-			st.Status = health.Degraded
-			st.Probes = append([]health.Probe(nil), st.Probes...)
-			st.Probes[0].Status = checks.StatusCritical
-		} else {
-			st = healthyStatus(name, 20)
-		}
+		st := flipped(*c.status[k].Load())
 		changed := time.Now()
 		c.status[k].Store(&st)
 		// Any digest numbered after this point carries the new state.
 		c.nodes[k].mu.Lock()
 		next := c.nodes[k].seq + 1
 		c.nodes[k].mu.Unlock()
-		c.mu.Lock()
-		delete(c.arrived, name)
-		c.want[name] = next
-		c.mu.Unlock()
+		c.expect(name, next)
 		c.nodes[k].Notify()
 		// A change that has not reached every node after 10 s counts as a
 		// miss, and as an infinite latency in the quantiles.
@@ -257,16 +285,15 @@ func benchPropagation(b *testing.B, c *benchCluster) {
 	b.StopTimer()
 	secs := time.Since(start).Seconds()
 	bytes := float64(sent.sent.Load() - before)
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000 }
-	b.ReportMetric(q(0.5), "p50-ms")
-	b.ReportMetric(q(0.99), "p99-ms")
+	p50, p99 := quantiles(lat)
+	b.ReportMetric(p50, "p50-ms")
+	b.ReportMetric(p99, "p99-ms")
 	b.ReportMetric(bytes/secs/float64(n), "busy-B/node/s")
 	b.ReportMetric(c.idle, "idle-B/node/s")
 	b.ReportMetric(float64(misses), "misses")
 	b.ReportMetric(0, "ns/op")
 	b.Logf("%s n=%d: %d changes in %.0fs, p50 %.0fms p99 %.0fms max %v, busy %.0f B/node/s, idle %.0f B/node/s",
-		transport, n, len(lat), secs, q(0.5), q(0.99), lat[len(lat)-1], bytes/secs/float64(n), c.idle)
+		transport, n, len(lat), secs, p50, p99, lat[len(lat)-1], bytes/secs/float64(n), c.idle)
 }
 
 func (c *benchCluster) stop() {

@@ -19,7 +19,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/memberlist"
 
-	"github.com/satellite-hq/satellite/checks"
 	"github.com/satellite-hq/satellite/health"
 )
 
@@ -130,13 +129,11 @@ type scaleCluster struct {
 	// full speed; durations measured are divided by k, rates multiplied.
 	k time.Duration
 
-	mu      sync.Mutex
-	arrived map[string]map[string]time.Time // changed node -> receiver -> arrival
-	want    map[string]uint64               // changed node -> first sequence with the change
+	arrivals
 }
 
 func formScale(b *testing.B, n int) *scaleCluster {
-	c := &scaleCluster{n: n, peerBase: 21000, arrived: map[string]map[string]time.Time{}, want: map[string]uint64{},
+	c := &scaleCluster{n: n, peerBase: 21000,
 		log: hclog.New(&hclog.LoggerOptions{Level: benchLogLevel, Output: os.Stderr})}
 	if benchLogLevel == hclog.NoLevel {
 		c.log = hclog.NewNullLogger()
@@ -208,7 +205,7 @@ func formScale(b *testing.B, n int) *scaleCluster {
 		n, formedIn.Round(time.Second), missing, n*(n-1), c.slots[0].m.refreshPeriod())
 	fmt.Fprintf(os.Stderr, "%d nodes formed in %v\n", n, formedIn.Round(time.Second))
 	time.Sleep(10 * time.Second) // let the join burst drain
-	window := 2 * time.Minute
+	window := time.Minute
 	if testing.Short() {
 		window = 5 * time.Second
 	}
@@ -266,18 +263,7 @@ func (c *scaleCluster) start(b *testing.B, s *scaleSlot, join []string) {
 	// two idle ones per agent keep the descriptors under the limit.
 	m.client.Transport.(*http.Transport).MaxIdleConns = 2
 	receiver := s.name
-	m.onDigest = func(d Digest, at time.Time) {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if w, ok := c.want[d.Node]; ok && d.Seq >= w {
-			if c.arrived[d.Node] == nil {
-				c.arrived[d.Node] = map[string]time.Time{}
-			}
-			if _, seen := c.arrived[d.Node][receiver]; !seen {
-				c.arrived[d.Node][receiver] = at
-			}
-		}
-	}
+	m.onDigest = func(d Digest, at time.Time) { c.record(d.Node, d.Seq, receiver, at) }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -380,21 +366,11 @@ func (c *scaleCluster) propagate(b *testing.B, churning bool) {
 			s = c.slots[rand.IntN(c.n)]
 		}
 		m, _, _ := s.mesh()
-		st := *s.status.Load()
-		if st.Status == health.Healthy {
-			st.Status = health.Degraded
-			st.Probes = append([]health.Probe(nil), st.Probes...)
-			st.Probes[0].Status = checks.StatusCritical
-		} else {
-			st = healthyStatus(s.name, 20)
-		}
+		st := flipped(*s.status.Load())
 		m.mu.Lock()
 		next := m.seq + 1
 		m.mu.Unlock()
-		c.mu.Lock()
-		delete(c.arrived, s.name)
-		c.want[s.name] = next
-		c.mu.Unlock()
+		c.expect(s.name, next)
 		changed := time.Now()
 		s.status.Store(&st)
 		m.Notify()
@@ -468,10 +444,9 @@ func (c *scaleCluster) propagate(b *testing.B, churning bool) {
 		}
 		c.mu.Unlock()
 	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000 }
-	b.ReportMetric(q(0.5), "p50-ms")
-	b.ReportMetric(q(0.99), "p99-ms")
+	p50, p99 := quantiles(lat)
+	b.ReportMetric(p50, "p50-ms")
+	b.ReportMetric(p99, "p99-ms")
 	b.ReportMetric(busy, "busy-B/node/s")
 	b.ReportMetric(float64(misses), "misses")
 	b.ReportMetric(float64(missedPairs)/float64(max(1, pairs))*100, "missed-%")
@@ -481,7 +456,7 @@ func (c *scaleCluster) propagate(b *testing.B, churning bool) {
 		b.ReportMetric(float64(restarts.Load())/secs, "restarts/s")
 	}
 	b.Logf("n=%d (time dilated %d×, figures in undilated time) churn=%v: %d changes in %.0fs, p50 %.0fms p99 %.0fms, %d misses (%d of %d node pairs not in 10 s, %d still not 40 s later), %.0f B/node/s, %d restarts",
-		c.n, c.k, churning, len(lat), secs, q(0.5), q(0.99), misses, missedPairs, pairs, lost, busy, restarts.Load())
+		c.n, c.k, churning, len(lat), secs, p50, p99, misses, missedPairs, pairs, lost, busy, restarts.Load())
 }
 
 // hung hangs three nodes at once and measures, for each, the time until

@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,7 +18,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/satellite-hq/satellite/checks"
 	"github.com/satellite-hq/satellite/health"
 )
 
@@ -64,9 +62,7 @@ type udpScale struct {
 	n, per   int
 	children []*udpChild
 
-	mu      sync.Mutex
-	arrived map[string]map[string]time.Time // changed agent -> receiver -> arrival
-	want    map[string]uint64
+	arrivals
 	started chan udpStart
 }
 
@@ -85,7 +81,7 @@ type udpStart struct {
 }
 
 func formUDPScale(b *testing.B, procs, per int) *udpScale {
-	u := &udpScale{n: procs * per, per: per, arrived: map[string]map[string]time.Time{}, want: map[string]uint64{}, started: make(chan udpStart, 1)}
+	u := &udpScale{n: procs * per, per: per, started: make(chan udpStart, 1)}
 	for p := range procs {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestMeshScaleChild$", "-test.bench=^$")
 		cmd.Env = append(os.Environ(), "MESH_SCALE_CHILD="+strconv.Itoa(p), "MESH_SCALE_PER="+strconv.Itoa(per))
@@ -150,16 +146,7 @@ func (u *udpScale) read(c *udpChild, out io.Reader) {
 		case f[0] == "A" && len(f) == 5:
 			seq, _ := strconv.ParseUint(f[2], 10, 64)
 			ns, _ := strconv.ParseInt(f[4], 10, 64)
-			u.mu.Lock()
-			if w, ok := u.want[f[1]]; ok && seq >= w {
-				if u.arrived[f[1]] == nil {
-					u.arrived[f[1]] = map[string]time.Time{}
-				}
-				if _, seen := u.arrived[f[1]][f[3]]; !seen {
-					u.arrived[f[1]][f[3]] = time.Unix(0, ns)
-				}
-			}
-			u.mu.Unlock()
+			u.record(f[1], seq, f[3], time.Unix(0, ns))
 		case f[0] == "N" && len(f) == 2:
 			k, _ := strconv.ParseInt(f[1], 10, 64)
 			c.known.Store(k)
@@ -182,10 +169,7 @@ func (u *udpScale) propagate(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		p, k := rand.IntN(len(u.children)), rand.IntN(u.per)
 		name := udpName(p, k)
-		u.mu.Lock()
-		delete(u.arrived, name)
-		u.want[name] = math.MaxUint64 // nothing counts until the child says which sequence
-		u.mu.Unlock()
+		u.expect(name, math.MaxUint64) // nothing counts until the child says which sequence
 		if _, err := fmt.Fprintf(u.children[p].in, "F %s\n", name); err != nil {
 			b.Fatal(err)
 		}
@@ -195,9 +179,7 @@ func (u *udpScale) propagate(b *testing.B) {
 		case <-time.After(10 * time.Second):
 			b.Fatalf("process %d did not change %s", p, name)
 		}
-		u.mu.Lock()
-		u.want[name] = st.seq
-		u.mu.Unlock()
+		u.expect(name, st.seq)
 		deadline := st.at.Add(10 * time.Second)
 		for {
 			u.mu.Lock()
@@ -226,15 +208,14 @@ func (u *udpScale) propagate(b *testing.B) {
 	b.StopTimer()
 	secs := time.Since(start).Seconds()
 	busy := float64(u.sent()-before) / secs / float64(u.n)
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000 }
-	b.ReportMetric(q(0.5), "p50-ms")
-	b.ReportMetric(q(0.99), "p99-ms")
+	p50, p99 := quantiles(lat)
+	b.ReportMetric(p50, "p50-ms")
+	b.ReportMetric(p99, "p99-ms")
 	b.ReportMetric(busy, "busy-B/node/s")
 	b.ReportMetric(float64(misses), "misses")
 	b.ReportMetric(0, "ns/op")
 	b.Logf("udp n=%d in %d processes: %d changes, p50 %.0fms p99 %.0fms, %d misses, %.0f B/node/s",
-		u.n, len(u.children), len(lat), q(0.5), q(0.99), misses, busy)
+		u.n, len(u.children), len(lat), p50, p99, misses, busy)
 }
 
 func (u *udpScale) stop() {
@@ -341,21 +322,16 @@ func TestMeshScaleChild(t *testing.T) {
 		if f[0] != "F" || !ok {
 			continue
 		}
-		st := *a.status.Load()
-		if st.Status == health.Healthy {
-			st.Status = health.Degraded
-			st.Probes = append([]health.Probe(nil), st.Probes...)
-			st.Probes[0].Status = checks.StatusCritical
-		} else {
-			st = healthyStatus(st.Name, 20)
-		}
+		st := flipped(*a.status.Load())
 		a.m.mu.Lock()
 		next := a.m.seq + 1
 		a.m.mu.Unlock()
+		// Said before the digest can go, so that the parent counts every
+		// arrival.
 		now := time.Now()
 		a.status.Store(&st)
-		a.m.Notify()
 		say("S %s %d %d", st.Name, next, now.UnixNano())
+		a.m.Notify()
 	}
 	cancel()
 	wg.Wait()
