@@ -415,7 +415,7 @@ func (c *scaleCluster) propagate(b *testing.B, churning bool) {
 				misses++
 				pairs += want
 				missedPairs += want - got
-				b.Logf("change %d on %s reached %d of %d nodes in 10s", i, s.name, got, want)
+				fmt.Fprintf(os.Stderr, "change %d on %s reached %d of %d nodes in %v\n", i, s.name, got, want, 10*time.Second*c.k)
 				lat = append(lat, time.Duration(math.MaxInt64))
 				break
 			}
