@@ -82,10 +82,13 @@ func (m *Mesh) ClusterView(ctx context.Context) health.Cluster {
 	if s == nil {
 		return health.ClusterOf([]health.Node{self}, now)
 	}
-	mems := s.Members()
+	return m.viewOf(s.Members(), self, m.refreshPeriod(), now)
+}
+
+// viewOf is the cluster view of mems, self being this node's own status.
+func (m *Mesh) viewOf(mems []serf.Member, self health.Node, period time.Duration, now time.Time) health.Cluster {
 	nodes := make([]health.Node, 0, len(mems))
 	var foreign []health.Member
-	period := m.refreshPeriod()
 	m.mu.Lock()
 	for _, mem := range mems {
 		ms := memberStatusOf(mem)
