@@ -30,6 +30,7 @@ import (
 // The processes are this test binary run again as TestMeshScaleChild; they
 // report over a pipe, and share the host's clock. Run with -benchtime=30x.
 func BenchmarkMeshScaleUDP(b *testing.B) {
+	skipUnlessNamed(b)
 	procs, per := envInt(b, "MESH_SCALE_PROCS", 4), envInt(b, "MESH_SCALE_PER", 50)
 	var u *udpScale
 	defer func() {
