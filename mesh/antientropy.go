@@ -50,18 +50,14 @@ type digestSet struct {
 // it stored since the window began, newest first, at most maxSyncDigests.
 func (m *Mesh) recentDigests(now time.Time) []Digest {
 	since := now.Add(-antiEntropyWindowPer * m.cfg.antiEntropyEvery)
-	type dated struct {
-		d  Digest
-		at time.Time
-	}
 	m.mu.Lock()
-	var recent []dated
+	var recent []received
 	if m.own != nil {
-		recent = append(recent, dated{*m.own, now})
+		recent = append(recent, received{*m.own, now})
 	}
 	for _, r := range m.digests {
 		if r.at.After(since) {
-			recent = append(recent, dated{r.d, r.at})
+			recent = append(recent, r)
 		}
 	}
 	m.mu.Unlock()
