@@ -90,7 +90,7 @@ func registration(t testing.TB) *checks.Registration {
 // run runs a checker with a deadline, as the engine does.
 func run(t testing.TB, c checks.Checker, timeout time.Duration) checks.Result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := checks.WithTimeout(context.Background(), timeout) // as the engine runs checks
 	defer cancel()
 	return c.Check(ctx)
 }

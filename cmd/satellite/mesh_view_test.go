@@ -11,6 +11,7 @@ package main
 // data_age_seconds, peer_answered, foreign) on its own.
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -209,6 +210,37 @@ func (p *meshAgent) freeze(t *testing.T) {
 		t.Fatalf("SIGSTOP %s: %v", p.name, err)
 	}
 	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
+	// kill returns once the signal is queued; a thread running on the
+	// other core may still answer a request for a moment. Frozen means
+	// every thread is in state T.
+	deadline := time.Now().Add(5 * time.Second)
+	for !allStopped(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s (pid %d) not stopped 5s after SIGSTOP", p.name, pid)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// allStopped reports whether every thread of pid is stopped (state T in
+// /proc/PID/task/TID/stat).
+func allStopped(pid int) bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+		if err != nil {
+			return false
+		}
+		// pid (comm) S ...: the state follows the last ')'.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) || b[i+2] != 'T' {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *meshAgent) thaw(t *testing.T) {
