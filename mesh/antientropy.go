@@ -25,6 +25,12 @@ import (
 // The cost is one small read per node per interval, whatever the mesh's
 // size: the answer holds the mesh's digests of the last 30 s, about 60 at
 // the refresh rate cap plus the changes.
+//
+// A full read (DigestsPath?all=1: every digest the peer holds) is made
+// once after this node joins and when a member comes back from failed
+// with the boot it had (a healed partition), at most once per
+// fullSyncGap: what a joiner or a healed side missed is older than the
+// window, and no digest is gossiped again for it.
 const (
 	// DigestsPath is the peer endpoint's recent-digests resource.
 	DigestsPath         = "/v1/peer/digests"
@@ -37,6 +43,12 @@ const (
 	maxSyncDigests = 512
 	// maxSyncBody bounds what a peer may send back (512 full digests).
 	maxSyncBody = maxSyncDigests * 2 * maxDigestPayload
+	// maxFullSyncDigests bounds a full answer: more members than serf
+	// handles well.
+	maxFullSyncDigests = 10000
+	maxFullSyncBody    = maxFullSyncDigests * 2 * maxDigestPayload
+	// fullSyncGap is the least time between two full reads.
+	fullSyncGap = 30 * time.Second
 )
 
 // digestSet is the recent-digests resource: digests as gossiped (without
@@ -44,12 +56,20 @@ const (
 type digestSet struct {
 	Format  int               `json:"format"`
 	Digests []json.RawMessage `json:"digests"`
+	// Notices are the unreachability notices the peer holds, one per
+	// member at most (added in 0.1: older peers send none).
+	Notices []noticeEntry `json:"notices,omitempty"`
 }
 
 // recentDigests is what this node offers: its own digest and the digests
-// it stored since the window began, newest first, at most maxSyncDigests.
-func (m *Mesh) recentDigests(now time.Time) []Digest {
+// it stored since the window began (all of them when all is set), newest
+// first, at most maxSyncDigests (maxFullSyncDigests).
+func (m *Mesh) recentDigests(now time.Time, all bool) []Digest {
 	since := now.Add(-antiEntropyWindowPer * m.cfg.antiEntropyEvery)
+	limit := maxSyncDigests
+	if all {
+		since, limit = time.Time{}, maxFullSyncDigests
+	}
 	m.mu.Lock()
 	var recent []received
 	if m.own != nil {
@@ -62,8 +82,8 @@ func (m *Mesh) recentDigests(now time.Time) []Digest {
 	}
 	m.mu.Unlock()
 	sort.Slice(recent, func(i, j int) bool { return recent[i].at.After(recent[j].at) })
-	out := make([]Digest, 0, min(len(recent), maxSyncDigests))
-	for _, r := range recent[:min(len(recent), maxSyncDigests)] {
+	out := make([]Digest, 0, min(len(recent), limit))
+	for _, r := range recent[:min(len(recent), limit)] {
 		out = append(out, r.d)
 	}
 	return out
@@ -79,8 +99,13 @@ func (m *Mesh) serveDigests(w http.ResponseWriter, r *http.Request) {
 	if !m.admitPeer(w, r, now) {
 		return
 	}
-	set := digestSet{Format: digestFormat, Digests: []json.RawMessage{}}
-	for _, d := range m.recentDigests(now) {
+	all := r.URL.Query().Get("all") == "1"
+	since := now.Add(-antiEntropyWindowPer * m.cfg.antiEntropyEvery)
+	if all {
+		since = time.Time{}
+	}
+	set := digestSet{Format: digestFormat, Digests: []json.RawMessage{}, Notices: m.heldNotices(since)}
+	for _, d := range m.recentDigests(now, all) {
 		b, err := json.Marshal(d)
 		if err != nil {
 			http.Error(w, "encoding digests", http.StatusInternalServerError)
@@ -95,25 +120,71 @@ func (m *Mesh) serveDigests(w http.ResponseWriter, r *http.Request) {
 }
 
 // antiEntropy reads a random peer's recent digests every
-// antiEntropyInterval (jittered) until ctx is done.
+// antiEntropyInterval (jittered), and a peer's full set when asked
+// (wantFullSync), until ctx is done.
 func (m *Mesh) antiEntropy(ctx context.Context) {
+	var lastFull time.Time
 	for {
 		every := m.cfg.antiEntropyEvery
 		t := time.NewTimer(every*9/10 + rand.N(every/5+1))
+		full, from := false, ""
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
 		case <-t.C:
+		case from = <-m.fullSync:
+			t.Stop()
+			if time.Since(lastFull) < fullSyncGap {
+				continue
+			}
+			full = true
 		}
-		tg, ok := m.randomPeer()
+		tg, ok := m.satellitePeer(from)
+		if !ok {
+			tg, ok = m.randomPeer()
+		}
 		if !ok {
 			continue
 		}
-		if _, err := m.syncFrom(ctx, tg); err != nil {
-			m.log.Debug("anti-entropy read", "peer", tg.name, "error", err)
+		if full {
+			lastFull = time.Now()
+			m.stats.FullSyncs.Add(1)
+		}
+		if _, err := m.syncFrom(ctx, tg, full); err != nil {
+			m.log.Debug("anti-entropy read", "peer", tg.name, "full", full, "error", err)
 		}
 	}
+}
+
+// wantFullSync asks the anti-entropy loop for a full read of from's
+// digests (of a random peer's when from is "" or cannot be read); one
+// request waits, others are dropped.
+func (m *Mesh) wantFullSync(from string) {
+	select {
+	case m.fullSync <- from:
+	default:
+	}
+}
+
+// satellitePeer is the member called name, when it is an alive satellite
+// agent with a peer endpoint.
+func (m *Mesh) satellitePeer(name string) (watchTarget, bool) {
+	s := m.getSerf()
+	if name == "" || name == m.cfg.NodeName || s == nil {
+		return watchTarget{}, false
+	}
+	for _, mem := range s.Members() {
+		if mem.Name != name {
+			continue
+		}
+		tags, _ := ParseTags(mem.Tags)
+		if mem.Status != serf.StatusAlive || !IsSatellite(mem.Tags) || tags.PeerPort == 0 {
+			return watchTarget{}, false
+		}
+		return watchTarget{mem.Name, mem.Addr.String(), tags.PeerPort, tags.Boot}, true
+	}
+	return watchTarget{}, false
 }
 
 // randomPeer is an alive satellite member with a peer endpoint, not this
@@ -141,27 +212,32 @@ func (m *Mesh) randomPeer() (watchTarget, bool) {
 	return out, n > 0
 }
 
-// syncFrom reads tg's recent digests and considers each; it returns how
-// many were newer than this node's and stored.
-func (m *Mesh) syncFrom(ctx context.Context, tg watchTarget) (int, error) {
+// syncFrom reads tg's recent digests (all of them when full) and
+// considers each; it returns how many were newer than this node's and
+// stored.
+func (m *Mesh) syncFrom(ctx context.Context, tg watchTarget, full bool) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.PeerTimeout)
 	defer cancel()
+	path, limit, body := DigestsPath, maxSyncDigests, maxSyncBody
+	if full {
+		path, limit, body = DigestsPath+"?all=1", maxFullSyncDigests, maxFullSyncBody
+	}
 	start := time.Now()
-	resp, u, err := m.peerGet(ctx, tg.name, tg.host, tg.port, DigestsPath)
+	resp, u, err := m.peerGet(ctx, tg.name, tg.host, tg.port, path)
 	if err != nil {
 		m.stats.fetchDone(time.Since(start), err)
 		return 0, err
 	}
 	defer resp.Body.Close()
 	var set digestSet
-	err = json.NewDecoder(io.LimitReader(resp.Body, int64(maxSyncBody))).Decode(&set)
+	err = json.NewDecoder(io.LimitReader(resp.Body, int64(body))).Decode(&set)
 	switch {
 	case err != nil:
 		err = fmt.Errorf("peer endpoint %s: decoding: %w", u, err)
 	case set.Format > digestFormat:
 		err = fmt.Errorf("peer endpoint %s: %w (%d, this node reads %d)", u, errNewerFormat, set.Format, digestFormat)
-	case len(set.Digests) > maxSyncDigests:
-		err = fmt.Errorf("peer endpoint %s: %d digests, more than the %d an answer may hold", u, len(set.Digests), maxSyncDigests)
+	case len(set.Digests) > limit || len(set.Notices) > maxFullSyncDigests:
+		err = fmt.Errorf("peer endpoint %s: %d digests and %d notices, more than an answer may hold (%d, %d)", u, len(set.Digests), len(set.Notices), limit, maxFullSyncDigests)
 	}
 	m.stats.fetchDone(time.Since(start), err)
 	if err != nil {
@@ -174,6 +250,11 @@ func (m *Mesh) syncFrom(ctx context.Context, tg watchTarget) (int, error) {
 			continue
 		}
 		if m.consider(d) == "" {
+			repaired++
+		}
+	}
+	for _, n := range set.Notices {
+		if n.Node != "" && m.considerNotice(n.noticeMsg, serf.LamportTime(n.LTime)) {
 			repaired++
 		}
 	}

@@ -35,10 +35,13 @@ type Mesh struct {
 	boot uint64
 
 	notify chan struct{}
-	client *http.Client
-	tls    *peerTLS // nil without TLS
-	nonces *nonceCache
-	stats  counters
+	// fullSync asks the anti-entropy loop for a full read of a peer's
+	// digests (wantFullSync).
+	fullSync chan string
+	client   *http.Client
+	tls      *peerTLS // nil without TLS
+	nonces   *nonceCache
+	stats    counters
 	// The warnings a peer can cause at will, rate-limited.
 	malformedWarn, peerWarn, serverWarn *limitedWarn
 
@@ -64,16 +67,9 @@ type Mesh struct {
 	running bool
 	// onDigest, set by benchmarks before Run, sees every newer digest stored.
 	onDigest func(d Digest, at time.Time)
-	// lastJoinPublish rate-limits the digests sent because members joined.
-	lastJoinPublish time.Time
 	// own is the digest this node last gossiped (nil before the first).
 	own *Digest
 }
-
-// joinPublishGap is the least time between two digests sent because
-// members joined. A joiner also replays the recent digests from serf's
-// event buffer (joins do not ignore old events), so it rarely needs one.
-const joinPublishGap = 10 * time.Second
 
 // New checks cfg and prepares a mesh; Run starts it.
 func New(cfg Config) (*Mesh, error) {
@@ -113,14 +109,15 @@ func New(cfg Config) (*Mesh, error) {
 		serverWarn:    newLimitedWarn(warnInterval),
 		// A boot ID from the clock orders a restarted node's digests after
 		// its previous life's, without state on disk.
-		boot:    uint64(time.Now().UnixNano()),
-		notify:  make(chan struct{}, 1),
-		client:  &http.Client{Transport: tr, Timeout: cfg.PeerTimeout},
-		digests: map[string]received{},
-		peers:   map[string]*peerState{},
-		pending: map[string][]Digest{},
-		downs:   map[string]notice{},
-		known:   map[string]knownMember{},
+		boot:     uint64(time.Now().UnixNano()),
+		notify:   make(chan struct{}, 1),
+		fullSync: make(chan string, 1),
+		client:   &http.Client{Transport: tr, Timeout: cfg.PeerTimeout},
+		digests:  map[string]received{},
+		peers:    map[string]*peerState{},
+		pending:  map[string][]Digest{},
+		downs:    map[string]notice{},
+		known:    map[string]knownMember{},
 	}, nil
 }
 
@@ -411,12 +408,11 @@ func (m *Mesh) memberEvent(ev serf.MemberEvent) {
 		return
 	}
 	now := time.Now()
-	others := false
+	healed := ""
 	for _, mem := range ev.Members {
 		if mem.Name == m.cfg.NodeName {
 			continue
 		}
-		others = true
 		m.log.Info("member "+kind.String(), "member", mem.Name, "addr", mem.Addr.String())
 		hash := mem.Tags[tagHash]
 		boot, _ := ParseTags(mem.Tags)
@@ -431,8 +427,18 @@ func (m *Mesh) memberEvent(ev serf.MemberEvent) {
 			delete(m.downs, mem.Name)
 			delete(m.known, mem.Name)
 		} else {
-			m.known[mem.Name] = knownMember{hash: hash, boot: boot.Boot}
+			apart := kind == events.MemberFailed || kind == events.MemberLeft
+			if kind == events.MemberUpdated {
+				apart = old.apart
+			}
+			m.known[mem.Name] = knownMember{hash: hash, boot: boot.Boot, apart: apart}
 			confirmed = m.confirmLocked(mem.Name, boot.Boot)
+			// Back with the boot it had when it went: it did not restart,
+			// it was apart (a partition, or a false failure), and the
+			// digests its side gossiped meanwhile never came here.
+			if known && old.apart && kind == events.MemberJoined && old.boot == boot.Boot && boot.Boot != 0 {
+				healed = mem.Name
+			}
 		}
 		m.mu.Unlock()
 		if confirmed != nil && m.accept(*confirmed) {
@@ -446,19 +452,13 @@ func (m *Mesh) memberEvent(ev serf.MemberEvent) {
 				Detail: fmt.Sprintf("member %s config hash %s -> %s", mem.Name, oldHash, hash)})
 		}
 	}
-	// A newcomer (or a healed side) learns our state now rather than at the
-	// next refresh; but at most once per joinPublishGap, or forming a mesh
-	// of N nodes would send N² digests.
-	if others && kind == events.MemberJoined {
-		m.mu.Lock()
-		due := time.Since(m.lastJoinPublish) > joinPublishGap
-		if due {
-			m.lastJoinPublish = time.Now()
-		}
-		m.mu.Unlock()
-		if due {
-			m.Notify()
-		}
+	// Nobody publishes because members joined: forming a mesh of N nodes
+	// that way sent N² digests, and the backlog starved the changes that
+	// followed. A joiner reads a peer's digests instead (join), a newcomer's
+	// own digest is in the event buffer its join's push-pull hands over,
+	// and a healed side reads the other side's digests from one of them.
+	if healed != "" {
+		m.wantFullSync(healed)
 	}
 }
 
@@ -612,6 +612,8 @@ func (m *Mesh) accept(d Digest) bool {
 type knownMember struct {
 	hash string
 	boot uint64 // 0 for a foreign member
+	// apart is set while serf has the member failed or left.
+	apart bool
 }
 
 // memberBoot returns the boot ID in name's tags, whether name is in serf's
@@ -719,7 +721,7 @@ func (m *Mesh) join(ctx context.Context) {
 		n, err := m.getSerf().Join(m.cfg.Join, false)
 		if err == nil && n > 0 {
 			m.log.Info("joined the mesh", "contacted", n, "attempts", attempt)
-			m.Notify()
+			m.wantFullSync("")
 			return
 		}
 		if attempt == 1 {

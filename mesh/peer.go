@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/satellite-hq/satellite/health"
@@ -165,7 +166,10 @@ func (m *Mesh) peerGet(ctx context.Context, name, host string, port int, path st
 	}
 	if m.keyring != nil {
 		// The primary key: every member has it once `keyring use` has run.
-		tok, err := PeerToken(m.keyring.GetPrimaryKey(), req.Method, path, name, time.Now())
+		// The token covers the resource, not the query (?all=1 only
+		// asks for more of the same), as the server checks it.
+		resource, _, _ := strings.Cut(path, "?")
+		tok, err := PeerToken(m.keyring.GetPrimaryKey(), req.Method, resource, name, time.Now())
 		if err != nil {
 			return nil, u, err
 		}

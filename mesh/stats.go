@@ -22,6 +22,9 @@ type Stats struct {
 	// DigestsRepaired counts the digests gossip had not brought that
 	// anti-entropy reads of peers' recent digests did (stored as newer).
 	DigestsRepaired uint64
+	// FullSyncs counts the full reads of a peer's digests, made after
+	// joining and when a partition heals.
+	FullSyncs uint64
 	// PeerRefused counts peer endpoint requests refused for their token
 	// (missing, malformed, expired, wrong key or request, replayed, or the
 	// replay cache full). TLS handshakes refused are not counted here:
@@ -71,7 +74,7 @@ type counters struct {
 	Received, Accepted                                       atomic.Uint64
 	Malformed, Newer, NotAMember, Foreign, OldBoot, NotNewer atomic.Uint64
 	Pending                                                  atomic.Uint64
-	PeerRefused, Notices, Repaired                           atomic.Uint64
+	PeerRefused, Notices, Repaired, FullSyncs                atomic.Uint64
 	BytesIn, BytesOut                                        atomic.Uint64
 
 	readMu   sync.Mutex
@@ -131,6 +134,7 @@ func (m *Mesh) Stats() Stats {
 			dropUnconfirmed: c.Pending.Load(),
 		},
 		DigestsRepaired: c.Repaired.Load(),
+		FullSyncs:       c.FullSyncs.Load(),
 		PeerRefused:     c.PeerRefused.Load(),
 		SeenNonces:      m.nonces.len(),
 		NoticesSent:     c.Notices.Load(),

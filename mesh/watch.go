@@ -55,6 +55,13 @@ type noticeMsg struct {
 	By   string `json:"by"`
 }
 
+// noticeEntry is a held notice in an anti-entropy answer, with the
+// Lamport time it was gossiped at.
+type noticeEntry struct {
+	noticeMsg
+	LTime uint64 `json:"l"`
+}
+
 // watchState is a watcher's own record of one member it watches.
 type watchState struct {
 	fails    int
@@ -243,8 +250,7 @@ func decodeNotice(b []byte) (noticeMsg, error) {
 	return n, nil
 }
 
-// userNotice stores a notice about a satellite member's current boot when
-// it is newer (by serf's Lamport clock) than the one held.
+// userNotice takes a gossiped notice.
 func (m *Mesh) userNotice(ev serf.UserEvent) {
 	n, err := decodeNotice(ev.Payload)
 	if err != nil {
@@ -254,25 +260,49 @@ func (m *Mesh) userNotice(ev serf.UserEvent) {
 		})
 		return
 	}
+	m.considerNotice(n, ev.LTime)
+}
+
+// considerNotice stores a notice about a satellite member's current boot
+// when it is newer (by serf's Lamport clock) than the one held, and
+// reports whether it did. Notices come by gossip and in anti-entropy
+// answers (a notice is sent once per change, so a lost one would keep a
+// node stale, or not, for good).
+func (m *Mesh) considerNotice(n noticeMsg, ltime serf.LamportTime) bool {
 	if n.Node == m.cfg.NodeName {
-		return // this node knows best whether it hangs
+		return false // this node knows best whether it hangs
 	}
 	boot, member, satellite := m.memberBoot(n.Node, n.Boot)
 	if !member || !satellite || boot != n.Boot {
-		return
+		return false
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if old, ok := m.downs[n.Node]; ok && old.boot == n.Boot && old.ltime >= ev.LTime {
-		return
+	if old, ok := m.downs[n.Node]; ok && old.boot == n.Boot && old.ltime >= ltime {
+		return false
 	}
-	if !n.Down {
-		if _, ok := m.downs[n.Node]; !ok {
-			return
+	// A "back" notice is kept even with no "down" held: it orders a late
+	// "down" it answered.
+	old, had := m.downs[n.Node]
+	m.downs[n.Node] = notice{down: n.Down, boot: n.Boot, by: n.By, ltime: ltime, at: time.Now()}
+	if n.Down || had && old.down && old.boot == n.Boot {
+		m.log.Info(fmt.Sprintf("member %s reported %s", n.Node, map[bool]string{true: "unreachable", false: "reachable again"}[n.Down]), "by", n.By)
+	}
+	return true
+}
+
+// heldNotices are the notices this node holds that say a member is down,
+// or that it stored since since, as anti-entropy hands them on.
+func (m *Mesh) heldNotices(since time.Time) []noticeEntry {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := []noticeEntry{}
+	for name, n := range m.downs {
+		if n.down || n.at.After(since) {
+			out = append(out, noticeEntry{noticeMsg: noticeMsg{Node: name, Boot: n.boot, Down: n.down, By: n.by}, LTime: uint64(n.ltime)})
 		}
 	}
-	m.downs[n.Node] = notice{down: n.Down, boot: n.Boot, by: n.By, ltime: ev.LTime, at: time.Now()}
-	m.log.Info(fmt.Sprintf("member %s reported %s", n.Node, map[bool]string{true: "unreachable", false: "reachable again"}[n.Down]), "by", n.By)
+	return out
 }
 
 // reportedDownLocked reports whether the newest notice about name's boot
