@@ -90,6 +90,7 @@ var (
 	meshDigestsDropped  = prometheus.NewDesc("satellite_mesh_digests_dropped_total", "Digests received and not stored, by reason (malformed, newer format, not a member, foreign, old boot, not newer, unconfirmed boot).", []string{"reason"}, nil)
 	meshDigestsRepaired = prometheus.NewDesc("satellite_mesh_digests_repaired_total", "Digests gossip had not brought that anti-entropy reads of peers' recent digests did.", nil, nil)
 	meshFullSyncs       = prometheus.NewDesc("satellite_mesh_full_syncs_total", "Full reads of a peer's digests, made after joining and when a partition heals.", nil, nil)
+	meshPushes          = prometheus.NewDesc("satellite_mesh_digest_pushes_total", "This node's changed digests POSTed to members' peer endpoints, by result.", []string{"result"}, nil)
 	meshGossipBytes     = prometheus.NewDesc("satellite_mesh_gossip_bytes_total", "Bytes of serf's gossip (UDP and TCP, framing and encryption included), by direction (in, out).", []string{"direction"}, nil)
 	meshReadSeconds     = prometheus.NewDesc("satellite_mesh_peer_read_seconds", "Reads of peers' endpoints by this node (background, watches, live), by latency.", nil, nil)
 	meshReadErrors      = prometheus.NewDesc("satellite_mesh_peer_read_errors_total", "Reads of peers' endpoints that failed.", nil, nil)
@@ -100,7 +101,7 @@ var (
 )
 
 func (c *meshCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{meshMembers, meshDigestsReceived, meshDigestsAccepted, meshDigestsDropped, meshDigestsRepaired, meshFullSyncs,
+	for _, d := range []*prometheus.Desc{meshMembers, meshDigestsReceived, meshDigestsAccepted, meshDigestsDropped, meshDigestsRepaired, meshFullSyncs, meshPushes,
 		meshGossipBytes, meshReadSeconds, meshReadErrors, meshNotices, meshOldestData, meshPeerRefused, meshSeenNonces} {
 		ch <- d
 	}
@@ -119,6 +120,8 @@ func (c *meshCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(meshDigestsRepaired, prometheus.CounterValue, float64(s.DigestsRepaired))
 	ch <- prometheus.MustNewConstMetric(meshFullSyncs, prometheus.CounterValue, float64(s.FullSyncs))
+	ch <- prometheus.MustNewConstMetric(meshPushes, prometheus.CounterValue, float64(s.DigestsPushed), "ok")
+	ch <- prometheus.MustNewConstMetric(meshPushes, prometheus.CounterValue, float64(s.PushErrors), "error")
 	ch <- prometheus.MustNewConstMetric(meshGossipBytes, prometheus.CounterValue, float64(s.GossipBytesIn), "in")
 	ch <- prometheus.MustNewConstMetric(meshGossipBytes, prometheus.CounterValue, float64(s.GossipBytesOut), "out")
 	buckets := make(map[float64]uint64, len(s.ReadSeconds.Bounds))

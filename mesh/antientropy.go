@@ -90,13 +90,17 @@ func (m *Mesh) recentDigests(now time.Time, all bool) []Digest {
 }
 
 func (m *Mesh) serveDigests(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "read-only", http.StatusMethodNotAllowed)
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		http.Error(w, "GET, HEAD or POST", http.StatusMethodNotAllowed)
 		return
 	}
 	now := time.Now()
 	if !m.admitPeer(w, r, now) {
+		return
+	}
+	if r.Method == http.MethodPost {
+		m.takePush(w, r)
 		return
 	}
 	all := r.URL.Query().Get("all") == "1"

@@ -114,13 +114,14 @@ func TestAntiEntropyResource(t *testing.T) {
 	if set.Format != digestFormat || !nodes["a"] || !nodes["b"] {
 		t.Errorf("recent digests: format %d, nodes %v; want format %d with a and b", set.Format, nodes, digestFormat)
 	}
-	resp, err = http.Post(u, "application/json", strings.NewReader("{}"))
+	req, _ := http.NewRequest(http.MethodPut, u, strings.NewReader("{}"))
+	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMethodNotAllowed {
-		t.Errorf("POST %s: %d, want 405", u, resp.StatusCode)
+		t.Errorf("PUT %s: %d, want 405", u, resp.StatusCode)
 	}
 	_ = b
 }

@@ -120,6 +120,8 @@ type Config struct {
 	// 1,000 agents would otherwise read each other's full status a million
 	// times on two cores while they form).
 	noFetch bool
+	// noDigestEvents ignores gossiped digests (tests of the other paths).
+	noDigestEvents bool
 }
 
 func (c *Config) setDefaults() {

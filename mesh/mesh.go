@@ -38,10 +38,15 @@ type Mesh struct {
 	// fullSync asks the anti-entropy loop for a full read of a peer's
 	// digests (wantFullSync).
 	fullSync chan string
-	client   *http.Client
-	tls      *peerTLS // nil without TLS
-	nonces   *nonceCache
-	stats    counters
+	// fanoutCh asks the fan-out loop to push this node's digest.
+	fanoutCh chan struct{}
+	// fannedBoot and fannedKey are what the last fan-out said.
+	fannedBoot uint64
+	fannedKey  string
+	client     *http.Client
+	tls        *peerTLS // nil without TLS
+	nonces     *nonceCache
+	stats      counters
 	// The warnings a peer can cause at will, rate-limited.
 	malformedWarn, peerWarn, serverWarn *limitedWarn
 
@@ -112,6 +117,7 @@ func New(cfg Config) (*Mesh, error) {
 		boot:     uint64(time.Now().UnixNano()),
 		notify:   make(chan struct{}, 1),
 		fullSync: make(chan string, 1),
+		fanoutCh: make(chan struct{}, 1),
 		client:   &http.Client{Transport: tr, Timeout: cfg.PeerTimeout},
 		digests:  map[string]received{},
 		peers:    map[string]*peerState{},
@@ -312,7 +318,8 @@ func (m *Mesh) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	wg.Add(7)
+	wg.Add(8)
+	go func() { defer wg.Done(); m.fanout(loopCtx) }()
 	go func() { defer wg.Done(); m.eventLoop(loopCtx, events) }()
 	go func() { defer wg.Done(); m.publisher(loopCtx) }()
 	go func() { defer wg.Done(); m.join(loopCtx) }()
@@ -476,6 +483,9 @@ func (m *Mesh) userEvent(ev serf.UserEvent) {
 		return
 	default:
 		m.log.Debug("ignoring user event", "name", ev.Name)
+		return
+	}
+	if m.cfg.noDigestEvents {
 		return
 	}
 	d, err := decodeDigest(ev.Payload)
@@ -702,6 +712,9 @@ func (m *Mesh) publish() error {
 	m.mu.Lock()
 	m.own = &own
 	m.mu.Unlock()
+	if m.fanoutDue(own) {
+		m.wantFanout()
+	}
 	return nil
 }
 
@@ -722,6 +735,8 @@ func (m *Mesh) join(ctx context.Context) {
 		if err == nil && n > 0 {
 			m.log.Info("joined the mesh", "contacted", n, "attempts", attempt)
 			m.wantFullSync("")
+			// Its boot digest went to nobody before: push it to all.
+			m.wantFanout()
 			return
 		}
 		if attempt == 1 {

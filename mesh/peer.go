@@ -1,6 +1,7 @@
 package mesh
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -148,21 +149,33 @@ func (m *Mesh) fetchPeer(ctx context.Context, name, host string, port int) (heal
 	return ns, nil
 }
 
-// peerGet sends one GET for path to a member's peer endpoint: over mutual
-// TLS when configured (the server must prove it is member name), with a
-// fresh token bound to the request when the mesh is encrypted. It returns
-// the response of a 200, whose body the caller closes, and the URL asked;
-// any other status is a *peerStatusError (body read and closed).
+// peerGet sends one GET for path to a member's peer endpoint (peerDo).
 func (m *Mesh) peerGet(ctx context.Context, name, host string, port int, path string) (*http.Response, string, error) {
+	return m.peerDo(ctx, http.MethodGet, name, host, port, path, nil)
+}
+
+// peerDo sends one request to a member's peer endpoint: over mutual TLS
+// when configured (the server must prove it is member name), with a fresh
+// token bound to the request when the mesh is encrypted. It returns the
+// response of a 2xx, whose body the caller closes, and the URL asked; any
+// other status is a *peerStatusError (body read and closed).
+func (m *Mesh) peerDo(ctx context.Context, method, name, host string, port int, path string, body []byte) (*http.Response, string, error) {
 	scheme := "http://"
 	if m.tls != nil {
 		scheme = "https://"
 		ctx = context.WithValue(ctx, peerNameKey{}, name)
 	}
 	u := scheme + net.JoinHostPort(host, strconv.Itoa(port)) + path
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
 		return nil, u, fmt.Errorf("peer request: %w", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	if m.keyring != nil {
 		// The primary key: every member has it once `keyring use` has run.
@@ -192,7 +205,7 @@ func (m *Mesh) peerGet(ctx context.Context, name, host string, port int, path st
 			return nil, u, fmt.Errorf("peer endpoint %s: %w", u, verr)
 		}
 	}
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode/100 != 2 {
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 		return nil, u, &peerStatusError{url: u, status: resp.Status, code: resp.StatusCode, header: resp.Header, body: body}

@@ -25,6 +25,9 @@ type Stats struct {
 	// FullSyncs counts the full reads of a peer's digests, made after
 	// joining and when a partition heals.
 	FullSyncs uint64
+	// DigestsPushed and PushErrors count this node's fan-out requests
+	// (its changed digest POSTed to a member), answered and failed.
+	DigestsPushed, PushErrors uint64
 	// PeerRefused counts peer endpoint requests refused for their token
 	// (missing, malformed, expired, wrong key or request, replayed, or the
 	// replay cache full). TLS handshakes refused are not counted here:
@@ -75,6 +78,7 @@ type counters struct {
 	Malformed, Newer, NotAMember, Foreign, OldBoot, NotNewer atomic.Uint64
 	Pending                                                  atomic.Uint64
 	PeerRefused, Notices, Repaired, FullSyncs                atomic.Uint64
+	Pushed, PushErrors                                       atomic.Uint64
 	BytesIn, BytesOut                                        atomic.Uint64
 
 	readMu   sync.Mutex
@@ -135,6 +139,8 @@ func (m *Mesh) Stats() Stats {
 		},
 		DigestsRepaired: c.Repaired.Load(),
 		FullSyncs:       c.FullSyncs.Load(),
+		DigestsPushed:   c.Pushed.Load(),
+		PushErrors:      c.PushErrors.Load(),
 		PeerRefused:     c.PeerRefused.Load(),
 		SeenNonces:      m.nonces.len(),
 		NoticesSent:     c.Notices.Load(),

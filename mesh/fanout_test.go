@@ -1,0 +1,119 @@
+package mesh
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/satellite-hq/satellite/checks"
+	"github.com/satellite-hq/satellite/health"
+)
+
+// A changed digest reaches every member by the fan-out alone: here the
+// nodes ignore gossiped digests, and anti-entropy and refreshes are off.
+// A refresh (the same state again) is not pushed.
+func TestFanoutCarriesChangesWithoutGossip(t *testing.T) {
+	t.Parallel()
+	deaf := func(c *Config) {
+		c.noDigestEvents = true
+		c.antiEntropyEvery = time.Hour
+		c.RefreshInterval = time.Hour
+	}
+	a := startNode(t, "a", addr(45, 1), deaf)
+	b := startNode(t, "b", addr(45, 2), func(c *Config) { deaf(c); c.Join = []string{gossip(a.ip)} })
+	c := startNode(t, "c", addr(45, 3), func(c *Config) { deaf(c); c.Join = []string{gossip(a.ip)} })
+	waitFor(t, 10*time.Second, "every node knows the others' boots", func() bool {
+		for _, n := range []*testNode{a, b, c} {
+			n.m.mu.Lock()
+			k := len(n.m.known)
+			n.m.mu.Unlock()
+			if k < 2 {
+				return false
+			}
+		}
+		return true
+	})
+	bad := healthyStatus("b", 3)
+	bad.Status = health.Degraded
+	bad.Probes[1].Status = checks.StatusCritical
+	b.setStatus(bad)
+	b.m.Notify()
+	for _, n := range []*testNode{a, c} {
+		waitFor(t, 5*time.Second, n.name+" has b's degraded digest by push", func() bool {
+			n.m.mu.Lock()
+			defer n.m.mu.Unlock()
+			return n.m.digests["b"].d.Status == health.Degraded
+		})
+	}
+	pushed := b.m.Stats().DigestsPushed
+	if pushed < 2 {
+		t.Errorf("b pushed %d digests, want at least one to each of a and c", pushed)
+	}
+	// The same state again: a refresh, not pushed.
+	if err := b.m.publish(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := b.m.Stats().DigestsPushed; n != pushed {
+		t.Errorf("a refresh pushed %d more digests, want none", n-pushed)
+	}
+}
+
+// What a push may carry is what gossip may: a forged digest (a boot b's
+// tags never announced) is held, not applied; malformed, oversized,
+// too-many and newer-format pushes are refused with a status, never a
+// panic.
+func TestFanoutHostilePushes(t *testing.T) {
+	t.Parallel()
+	a := startNode(t, "a", addr(45, 11), nil)
+	b := startNode(t, "b", addr(45, 12), func(c *Config) { c.Join = []string{gossip(a.ip)} })
+	waitFor(t, 10*time.Second, "a has b's digest", func() bool { return hasDigest(a.m, "b") })
+	u := "http://" + net.JoinHostPort(a.ip, "7947") + DigestsPath
+	post := func(body []byte) int {
+		t.Helper()
+		resp, err := http.Post(u, "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	set := func(ds ...Digest) []byte {
+		s := digestSet{Format: digestFormat}
+		for _, d := range ds {
+			raw, _ := json.Marshal(d)
+			s.Digests = append(s.Digests, raw)
+		}
+		out, _ := json.Marshal(s)
+		return out
+	}
+	forged := Digest{Node: "b", Boot: math.MaxUint64, Seq: 1, Status: health.Degraded}
+	for _, tc := range []struct {
+		name string
+		body []byte
+		want int
+	}{
+		{"forged", set(forged), http.StatusNoContent},
+		{"not a member", set(Digest{Node: "nosuch", Boot: 1, Seq: 1}), http.StatusNoContent},
+		{"malformed", []byte("{not json"), http.StatusBadRequest},
+		{"oversized", []byte(`{"format":1,"digests":["` + strings.Repeat("x", maxPushBody) + `"]}`), http.StatusBadRequest},
+		{"too many", set(forged, forged, forged, forged, forged), http.StatusRequestEntityTooLarge},
+		{"newer format", []byte(`{"format":99,"digests":[]}`), http.StatusUnprocessableEntity},
+	} {
+		if got := post(tc.body); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
+		}
+	}
+	a.m.mu.Lock()
+	got := a.m.digests["b"].d
+	_, stored := a.m.digests["nosuch"]
+	a.m.mu.Unlock()
+	if got.Boot != b.m.Boot() || got.Status != health.Healthy || stored {
+		t.Errorf("after hostile pushes a holds b at boot %d, %s (want %d, healthy), and a digest for no member: %v", got.Boot, got.Status, b.m.Boot(), stored)
+	}
+}
