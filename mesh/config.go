@@ -120,7 +120,8 @@ type Config struct {
 	// 1,000 agents would otherwise read each other's full status a million
 	// times on two cores while they form).
 	noFetch bool
-	// noDigestEvents ignores gossiped digests (tests of the other paths).
+	// noDigestEvents ignores the digests and notices other nodes gossip
+	// (tests of the other paths).
 	noDigestEvents bool
 }
 

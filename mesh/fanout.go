@@ -11,8 +11,8 @@ import (
 	"github.com/hashicorp/serf/serf"
 )
 
-// Fan-out carries a changed digest to every member at once, outside the
-// gossip packets. Serf user events share memberlist's UDP packets with the
+// Fan-out carries a changed digest, and a watcher's new unreachability
+// notice, to every member at once, outside the gossip packets. Serf user events share memberlist's UDP packets with the
 // membership messages, and memberlist fills each packet with its own
 // first: after a mass join, or while 5% of 1,000 nodes restart, the queue
 // of membership messages (about 12 sends of each by every node) takes
@@ -36,22 +36,32 @@ const (
 
 // wantFanout asks the fan-out loop to send this node's newest digest.
 func (m *Mesh) wantFanout() {
+	m.mu.Lock()
+	m.fanDigest = true
+	m.mu.Unlock()
+	m.kickFanout()
+}
+
+func (m *Mesh) kickFanout() {
 	select {
 	case m.fanoutCh <- struct{}{}:
 	default:
 	}
 }
 
-// fanout sends this node's newest digest to every member on wantFanout,
-// until ctx is done. A change made while a round runs is sent by the
-// round's later requests (each takes the newest digest) and by one more
-// round.
+// fanout sends what is due (this node's newest digest, its watcher's new
+// notices) to every member on wantFanout, until ctx is done. What becomes
+// due while a round runs goes in the next round.
 func (m *Mesh) fanout(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-m.fanoutCh:
+		}
+		body := m.fanoutBody()
+		if body == nil {
+			continue
 		}
 		targets := m.fanoutTargets()
 		work := make(chan watchTarget)
@@ -61,7 +71,7 @@ func (m *Mesh) fanout(ctx context.Context) {
 			go func() {
 				defer wg.Done()
 				for tg := range work {
-					m.push(ctx, tg)
+					m.push(ctx, tg, body)
 				}
 			}()
 		}
@@ -108,22 +118,39 @@ func (m *Mesh) fanoutTargets() []watchTarget {
 	return append(up, down...)
 }
 
-// push POSTs this node's newest digest to tg.
-func (m *Mesh) push(ctx context.Context, tg watchTarget) {
+// fanoutBody takes what is due and encodes it as a push; nil when
+// nothing is.
+func (m *Mesh) fanoutBody() []byte {
+	set := digestSet{Format: digestFormat, Digests: []json.RawMessage{}}
 	m.mu.Lock()
-	own := m.own
+	if m.fanDigest && m.own != nil {
+		if raw, err := json.Marshal(*m.own); err == nil {
+			set.Digests = append(set.Digests, raw)
+		}
+	}
+	m.fanDigest = false
+	for name, e := range m.fanNotices {
+		if len(set.Notices) < maxPushDigests {
+			set.Notices = append(set.Notices, e)
+			delete(m.fanNotices, name)
+		}
+	}
+	if len(m.fanNotices) > 0 {
+		m.kickFanout() // the rest in the next round
+	}
 	m.mu.Unlock()
-	if own == nil {
-		return
+	if len(set.Digests) == 0 && len(set.Notices) == 0 {
+		return nil
 	}
-	raw, err := json.Marshal(*own)
+	body, err := json.Marshal(set)
 	if err != nil {
-		return
+		return nil
 	}
-	body, err := json.Marshal(digestSet{Format: digestFormat, Digests: []json.RawMessage{raw}})
-	if err != nil {
-		return
-	}
+	return body
+}
+
+// push POSTs body to tg.
+func (m *Mesh) push(ctx context.Context, tg watchTarget, body []byte) {
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.PeerTimeout)
 	defer cancel()
 	resp, _, err := m.peerDo(ctx, http.MethodPost, tg.name, tg.host, tg.port, DigestsPath, body)
@@ -137,8 +164,8 @@ func (m *Mesh) push(ctx context.Context, tg watchTarget) {
 	m.stats.Pushed.Add(1)
 }
 
-// takePush handles a POST of digests: each is considered as a gossiped
-// one; the answer is 204 whatever was stored (a pusher has nothing to do
+// takePush handles a POST of digests and notices: each is considered as
+// a gossiped one; the answer is 204 whatever was stored (a pusher has nothing to do
 // about a digest refused).
 func (m *Mesh) takePush(w http.ResponseWriter, r *http.Request) {
 	var set digestSet
@@ -152,9 +179,14 @@ func (m *Mesh) takePush(w http.ResponseWriter, r *http.Request) {
 		m.stats.Newer.Add(1)
 		http.Error(w, errNewerFormat.Error(), http.StatusUnprocessableEntity)
 		return
-	case len(set.Digests) > maxPushDigests:
-		http.Error(w, "too many digests in one push", http.StatusRequestEntityTooLarge)
+	case len(set.Digests) > maxPushDigests || len(set.Notices) > maxPushDigests:
+		http.Error(w, "too many digests or notices in one push", http.StatusRequestEntityTooLarge)
 		return
+	}
+	for _, n := range set.Notices {
+		if n.Node != "" {
+			m.considerNotice(n.noticeMsg, serf.LamportTime(n.LTime))
+		}
 	}
 	for _, raw := range set.Digests {
 		d, err := decodeDigest(append([]byte{byte(set.Format)}, raw...))

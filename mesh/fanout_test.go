@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -115,5 +116,71 @@ func TestFanoutHostilePushes(t *testing.T) {
 	a.m.mu.Unlock()
 	if got.Boot != b.m.Boot() || got.Status != health.Healthy || stored {
 		t.Errorf("after hostile pushes a holds b at boot %d, %s (want %d, healthy), and a digest for no member: %v", got.Boot, got.Status, b.m.Boot(), stored)
+	}
+}
+
+// A watcher's unreachability notice reaches every node by the fan-out
+// alone, the nodes that do not watch the hung one too: here the nodes
+// ignore the digests and notices others gossip, and anti-entropy is off.
+func TestFanoutCarriesNotices(t *testing.T) {
+	t.Parallel()
+	hang := make(chan struct{})
+	var hung atomic.Bool
+	deaf := func(c *Config) {
+		c.noDigestEvents = true
+		c.antiEntropyEvery = time.Hour
+		c.WatchInterval = 300 * time.Millisecond
+	}
+	names := []string{"a", "b", "c", "d", "e"}
+	var nodes []*testNode
+	for i, name := range names {
+		nodes = append(nodes, startNode(t, name, addr(45, 21+i), func(c *Config) {
+			deaf(c)
+			if i > 0 {
+				c.Join = []string{gossip(nodes[0].ip)}
+			}
+			if name == "e" {
+				local := c.Local
+				c.Local = func() health.Node {
+					if hung.Load() {
+						<-hang
+					}
+					return local()
+				}
+			}
+		}))
+	}
+	t.Cleanup(func() { close(hang) })
+	e := nodes[4]
+	waitFor(t, 10*time.Second, "every node knows e's boot", func() bool {
+		for _, n := range nodes[:4] {
+			n.m.mu.Lock()
+			k := n.m.known["e"]
+			n.m.mu.Unlock()
+			if k.boot != e.m.Boot() {
+				return false
+			}
+		}
+		return true
+	})
+	hung.Store(true)
+	for _, n := range nodes[:4] {
+		waitFor(t, 15*time.Second, n.name+" holds e unreachable", func() bool {
+			n.m.mu.Lock()
+			defer n.m.mu.Unlock()
+			return n.m.reportedDownLocked("e", e.m.Boot())
+		})
+	}
+	// e has three watchers among the four: the fourth heard by push.
+	watchers := 0
+	for _, n := range nodes[:4] {
+		for _, tg := range n.m.watchTargets() {
+			if tg.name == "e" {
+				watchers++
+			}
+		}
+	}
+	if watchers != 3 {
+		t.Errorf("e has %d watchers, want 3 (the test needs one node that does not watch it)", watchers)
 	}
 }

@@ -43,6 +43,9 @@ type Mesh struct {
 	// fannedBoot and fannedKey are what the last fan-out said.
 	fannedBoot uint64
 	fannedKey  string
+	// fanDigest and fanNotices are what the next fan-out round sends.
+	fanDigest  bool
+	fanNotices map[string]noticeEntry
 	client     *http.Client
 	tls        *peerTLS // nil without TLS
 	nonces     *nonceCache
@@ -114,16 +117,17 @@ func New(cfg Config) (*Mesh, error) {
 		serverWarn:    newLimitedWarn(warnInterval),
 		// A boot ID from the clock orders a restarted node's digests after
 		// its previous life's, without state on disk.
-		boot:     uint64(time.Now().UnixNano()),
-		notify:   make(chan struct{}, 1),
-		fullSync: make(chan string, 1),
-		fanoutCh: make(chan struct{}, 1),
-		client:   &http.Client{Transport: tr, Timeout: cfg.PeerTimeout},
-		digests:  map[string]received{},
-		peers:    map[string]*peerState{},
-		pending:  map[string][]Digest{},
-		downs:    map[string]notice{},
-		known:    map[string]knownMember{},
+		boot:       uint64(time.Now().UnixNano()),
+		notify:     make(chan struct{}, 1),
+		fullSync:   make(chan string, 1),
+		fanoutCh:   make(chan struct{}, 1),
+		fanNotices: map[string]noticeEntry{},
+		client:     &http.Client{Transport: tr, Timeout: cfg.PeerTimeout},
+		digests:    map[string]received{},
+		peers:      map[string]*peerState{},
+		pending:    map[string][]Digest{},
+		downs:      map[string]notice{},
+		known:      map[string]knownMember{},
 	}, nil
 }
 

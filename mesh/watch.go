@@ -260,6 +260,9 @@ func (m *Mesh) userNotice(ev serf.UserEvent) {
 		})
 		return
 	}
+	if m.cfg.noDigestEvents && n.By != m.cfg.NodeName {
+		return
+	}
 	m.considerNotice(n, ev.LTime)
 }
 
@@ -287,6 +290,13 @@ func (m *Mesh) considerNotice(n noticeMsg, ltime serf.LamportTime) bool {
 	m.downs[n.Node] = notice{down: n.Down, boot: n.Boot, by: n.By, ltime: ltime, at: time.Now()}
 	if n.Down || had && old.down && old.boot == n.Boot {
 		m.log.Info(fmt.Sprintf("member %s reported %s", n.Node, map[bool]string{true: "unreachable", false: "reachable again"}[n.Down]), "by", n.By)
+	}
+	if n.By == m.cfg.NodeName {
+		// This node's watcher sent it; serf handed it back with its
+		// Lamport time: push it too. (m.mu is held: fanNotices is
+		// set here directly.)
+		m.fanNotices[n.Node] = noticeEntry{noticeMsg: n, LTime: uint64(ltime)}
+		m.kickFanout()
 	}
 	return true
 }
