@@ -49,6 +49,11 @@ const (
 	maxFullSyncBody    = maxFullSyncDigests * 2 * maxDigestPayload
 	// fullSyncGap is the least time between two full reads.
 	fullSyncGap = 30 * time.Second
+	// missingSyncGap is the least time between two full reads made
+	// because this node lacks some alive member's digest (joined while
+	// the mesh formed, from a peer that knew few); a member that never
+	// sends one costs a full read per minute.
+	missingSyncGap = time.Minute
 )
 
 // digestSet is the recent-digests resource: digests as gossiped (without
@@ -137,6 +142,7 @@ func (m *Mesh) antiEntropy(ctx context.Context) {
 			t.Stop()
 			return
 		case <-t.C:
+			full = time.Since(lastFull) > missingSyncGap && m.missingDigests()
 		case from = <-m.fullSync:
 			t.Stop()
 			if time.Since(lastFull) < fullSyncGap {
@@ -159,6 +165,27 @@ func (m *Mesh) antiEntropy(ctx context.Context) {
 			m.log.Debug("anti-entropy read", "peer", tg.name, "full", full, "error", err)
 		}
 	}
+}
+
+// missingDigests reports whether some alive satellite member's digest is
+// not held here.
+func (m *Mesh) missingDigests() bool {
+	s := m.getSerf()
+	if s == nil {
+		return false
+	}
+	mems := s.Members()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, mem := range mems {
+		if mem.Name == m.cfg.NodeName || mem.Status != serf.StatusAlive || !IsSatellite(mem.Tags) {
+			continue
+		}
+		if _, ok := m.digests[mem.Name]; !ok {
+			return true
+		}
+	}
+	return false
 }
 
 // wantFullSync asks the anti-entropy loop for a full read of from's

@@ -336,3 +336,26 @@ func TestAntiEntropyRepairsNotices(t *testing.T) {
 		t.Error("a replayed older notice marked c down again")
 	}
 }
+
+// A node that lacks an alive member's digest (it joined while the mesh
+// formed, from a peer that knew few) makes its next periodic read a full
+// one, and has the digest again, however old.
+func TestMissingDigestMakesTheReadFull(t *testing.T) {
+	t.Parallel()
+	quiet := func(c *Config) { c.antiEntropyEvery = 200 * time.Millisecond; c.RefreshInterval = time.Hour }
+	a := startNode(t, "a", addr(44, 31), quiet)
+	startNode(t, "b", addr(44, 32), func(c *Config) { quiet(c); c.Join = []string{gossip(a.ip)} })
+	startNode(t, "c", addr(44, 33), func(c *Config) { quiet(c); c.Join = []string{gossip(a.ip)} })
+	waitFor(t, 15*time.Second, "a has b's and c's digests", func() bool { return hasDigest(a.m, "b") && hasDigest(a.m, "c") })
+	if n := a.m.Stats().FullSyncs; n != 0 {
+		t.Fatalf("a, which joined nobody and lacks nothing, made %d full reads", n)
+	}
+	time.Sleep(time.Second) // b's digest is older than the window everywhere
+	a.m.mu.Lock()
+	delete(a.m.digests, "b")
+	a.m.mu.Unlock()
+	waitFor(t, 10*time.Second, "a has b's digest again", func() bool { return hasDigest(a.m, "b") })
+	if n := a.m.Stats().FullSyncs; n != 1 {
+		t.Errorf("a made %d full reads, want 1", n)
+	}
+}

@@ -150,7 +150,11 @@ func flipped(st health.Node) health.Node {
 // quantiles sorts lat and returns its p50 and p99 in milliseconds.
 func quantiles(lat []time.Duration) (p50, p99 float64) {
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000 }
+	// Nearest rank: p99 of fewer than 100 samples is the largest.
+	q := func(p float64) float64 {
+		i := min(len(lat)-1, max(0, int(math.Ceil(p*float64(len(lat))))-1))
+		return float64(lat[i].Microseconds()) / 1000
+	}
 	return q(0.5), q(0.99)
 }
 
