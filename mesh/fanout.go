@@ -194,15 +194,7 @@ func (m *Mesh) takePush(w http.ResponseWriter, r *http.Request) {
 			m.stats.Malformed.Add(1)
 			continue
 		}
-		if d.Node == m.cfg.NodeName {
-			continue
-		}
-		m.stats.Received.Add(1)
-		if reason := m.consider(d); reason != "" {
-			m.stats.drop(reason)
-			continue
-		}
-		m.stats.Accepted.Add(1)
+		m.receive(d)
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -506,6 +506,12 @@ func (m *Mesh) userEvent(ev serf.UserEvent) {
 		})
 		return
 	}
+	m.receive(d)
+}
+
+// receive counts and considers a digest another node sent (gossiped or
+// pushed); this node's own are skipped.
+func (m *Mesh) receive(d Digest) {
 	if d.Node == m.cfg.NodeName {
 		return
 	}
