@@ -25,6 +25,7 @@ import (
 	"github.com/satellite-hq/satellite/engine"
 	"github.com/satellite-hq/satellite/events"
 	"github.com/satellite-hq/satellite/mesh"
+	"github.com/satellite-hq/satellite/notify"
 	"github.com/satellite-hq/satellite/sinks"
 	"github.com/satellite-hq/satellite/sinks/sqlite"
 )
@@ -72,6 +73,7 @@ type Agent struct {
 	mesh    *mesh.Mesh // nil without a mesh block
 	history *sqlite.DB // nil with agent.history = false
 	histW   *sinks.Writer
+	notify  *notify.Dispatcher // nil without notifiers
 	metrics *api.Metrics
 	server  *api.Server
 	reg     *prometheus.Registry
@@ -154,6 +156,11 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		return err
 	}
 	p.onStop(a.closeSinks)
+	if len(plan.Notifiers) > 0 {
+		// Stopped after the bus has drained into it.
+		a.notify = notify.New(notify.Options{Node: cfg.Agent.Name, Targets: notifyTargets(plan), Logger: a.log.Named("notify")})
+		p.goRun(context.Background(), func(ctx context.Context) error { a.notify.Run(ctx); return nil })
+	}
 	a.bus = events.New(a.log.Named("events"))
 	// Stopping the bus drains every queue into the writers before they close.
 	p.onStop(func() {
@@ -178,6 +185,9 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	a.reg.MustRegister(a.metrics, api.NewBuildInfo(a.opts.Version), &sinkCollector{a: a}, &busCollector{bus: a.bus})
 	if a.mesh != nil {
 		a.reg.MustRegister(&meshCollector{m: a.mesh})
+	}
+	if a.notify != nil {
+		a.reg.MustRegister(&notifyCollector{d: a.notify})
 	}
 	a.subscribe()
 	close(a.started)

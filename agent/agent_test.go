@@ -27,6 +27,7 @@ import (
 	_ "github.com/satellite-hq/satellite/checks/all"
 	"github.com/satellite-hq/satellite/dsl"
 	"github.com/satellite-hq/satellite/engine"
+	_ "github.com/satellite-hq/satellite/notify/all"
 	_ "github.com/satellite-hq/satellite/sinks/all"
 	"github.com/satellite-hq/satellite/sinks/sqlite"
 )

@@ -5,6 +5,7 @@ import (
 
 	"github.com/satellite-hq/satellite/events"
 	"github.com/satellite-hq/satellite/mesh"
+	"github.com/satellite-hq/satellite/notify"
 	"github.com/satellite-hq/satellite/sinks"
 )
 
@@ -99,6 +100,26 @@ var (
 	meshPeerRefused     = prometheus.NewDesc("satellite_mesh_peer_requests_refused_total", "Peer endpoint requests refused for their token (missing, malformed, expired, wrong key or request, replayed).", nil, nil)
 	meshSeenNonces      = prometheus.NewDesc("satellite_mesh_peer_nonces", "Peer request nonces remembered against replays.", nil, nil)
 )
+
+// notifyCollector exports the notifiers' counters.
+type notifyCollector struct{ d *notify.Dispatcher }
+
+var notifications = prometheus.NewDesc("satellite_notifications_total",
+	"Notifications by notifier and result: sent (messages delivered), retried (failed attempts retried), dead_lettered (rejected by the receiver), dropped (not delivered when the agent stopped, or over the queue), suppressed (alerts not sent: a recovery that cancelled its unsent problem, alerts folded into \"and N more\").",
+	[]string{"notifier", "result"}, nil)
+
+func (c *notifyCollector) Describe(ch chan<- *prometheus.Desc) { ch <- notifications }
+
+func (c *notifyCollector) Collect(ch chan<- prometheus.Metric) {
+	for addr, s := range c.d.Stats() {
+		for _, r := range []struct {
+			name string
+			n    uint64
+		}{{"sent", s.Sent}, {"retried", s.Retried}, {"dead_lettered", s.DeadLettered}, {"dropped", s.Dropped}, {"suppressed", s.Suppressed}} {
+			ch <- prometheus.MustNewConstMetric(notifications, prometheus.CounterValue, float64(r.n), addr, r.name)
+		}
+	}
+}
 
 func (c *meshCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{meshMembers, meshDigestsReceived, meshDigestsAccepted, meshDigestsDropped, meshDigestsRepaired, meshFullSyncs, meshPushes,

@@ -13,6 +13,7 @@ import (
 	"github.com/satellite-hq/satellite/engine"
 	"github.com/satellite-hq/satellite/events"
 	"github.com/satellite-hq/satellite/health"
+	"github.com/satellite-hq/satellite/notify"
 	"github.com/satellite-hq/satellite/sinks"
 	"github.com/satellite-hq/satellite/sinks/spool"
 	"github.com/satellite-hq/satellite/sinks/sqlite"
@@ -25,6 +26,8 @@ import (
 //	sink.ADDR one per sink: the runs the sink takes (engine.Sink.Takes)
 //	metrics   run durations for /metrics
 //	mesh      a state change makes the mesh publish a new digest
+//	notify    the runs of routed checks, and blocked runs, into the
+//	          notification dispatcher (notify.Dispatcher)
 //	log       state changes and cluster events, at info
 func (a *Agent) subscribe() {
 	if a.histW != nil {
@@ -37,11 +40,38 @@ func (a *Agent) subscribe() {
 		a.bus.Subscribe("mesh", events.SubscribeOptions{Queue: 64, Filter: changedRun},
 			func(context.Context, *events.Event) { a.mesh.Notify() })
 	}
+	if a.notify != nil {
+		// Blocked runs too: a root cause's alert names what it blocks.
+		a.bus.Subscribe("notify", events.SubscribeOptions{Queue: 4096, Filter: notifyRun}, a.notify.Handle)
+	}
 	a.bus.Subscribe("log", events.SubscribeOptions{Queue: 1024, Filter: func(e *events.Event) bool { return e.Kind.Cluster() || e.Changed }},
 		a.toLog)
 }
 
 func changedRun(e *events.Event) bool { return e.Kind == events.CheckRun && e.Changed }
+
+// notifyRun is what the notifications look at: the runs of routed checks
+// and the runs that enter or leave blocked.
+func notifyRun(e *events.Event) bool {
+	return e.Kind == events.CheckRun && (len(e.Check.Notify) > 0 || e.Status == health.Blocked || e.Previous == health.Blocked)
+}
+
+// notifyTargets are the plan's notifiers as the dispatcher runs them.
+func notifyTargets(plan *engine.Plan) []notify.Target {
+	out := make([]notify.Target, 0, len(plan.Notifiers))
+	for _, n := range plan.Notifiers {
+		if n.Notifier == nil {
+			continue
+		}
+		var resend time.Duration
+		if reg, ok := notify.Lookup(n.Type); ok {
+			resend = reg.Resends
+		}
+		out = append(out, notify.Target{Address: n.Address, Notifier: n.Notifier, MinSeverity: n.MinSeverity, Resend: resend,
+			SendOnResolved: n.SendOnResolved, RemindEvery: n.RemindEvery, GroupWait: n.GroupWait, MaxPerMinute: n.MaxPerMinute})
+	}
+	return out
+}
 
 // toHistory stores an event in the local history: a run through the
 // history's spooled writer, a cluster event as a state change.

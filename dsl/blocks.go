@@ -258,6 +258,9 @@ func (l *loader) rawBlocks() {
 	for _, fb := range l.blocks["check"] {
 		l.cfg.Checks = append(l.cfg.Checks, raw("check", fb))
 	}
+	for _, fb := range l.blocks["notifier"] {
+		l.cfg.Notifiers = append(l.cfg.Notifiers, raw("notifier", fb))
+	}
 	for _, fb := range l.blocks["sink"] {
 		l.cfg.Sinks = append(l.cfg.Sinks, raw("sink", fb))
 	}

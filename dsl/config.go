@@ -30,6 +30,8 @@ type Config struct {
 	Defaults *RawBlock
 	Checks   []*RawBlock
 	Sinks    []*RawBlock
+	// Notifiers are the `notifier "TYPE" "NAME"` blocks.
+	Notifiers []*RawBlock
 
 	// Node is the node this config is evaluated for.
 	Node Node
@@ -50,7 +52,7 @@ type Config struct {
 
 // RawBlock is a check, sink or defaults block whose body a registry decodes.
 type RawBlock struct {
-	// Kind is the block type: "check", "sink" or "defaults".
+	// Kind is the block type: "check", "sink", "notifier" or "defaults".
 	Kind string
 	// Type and Name are the labels, for checks and sinks.
 	Type, Name string

@@ -50,6 +50,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "locals"},
 		{Type: "check", LabelNames: []string{"type", "name"}},
 		{Type: "sink", LabelNames: []string{"type", "name"}},
+		{Type: "notifier", LabelNames: []string{"type", "name"}},
 	},
 }
 
@@ -331,7 +332,7 @@ func (l *loader) collect() {
 				b.block.DefRange.Ptr()))
 		}
 	}
-	for _, typ := range []string{"variable", "check", "sink"} {
+	for _, typ := range []string{"variable", "check", "sink", "notifier"} {
 		for _, fb := range l.blocks[typ] {
 			for i, lbl := range fb.block.Labels {
 				if !hclsyntax.ValidIdentifier(lbl) {

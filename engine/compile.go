@@ -60,11 +60,13 @@ var phases = []struct {
 	run  func(*compiler)
 }{
 	{"sinks", (*compiler).compileSinks},
+	{"notifiers", (*compiler).compileNotifiers},
 	{"defaults", (*compiler).compileDefaults},
 	{"checks", (*compiler).compileChecks},
 	{"references", (*compiler).resolve},
 	{"order", (*compiler).order},
 	{"dependency placement", (*compiler).warnDependencies},
+	{"unrouted notifiers", (*compiler).warnUnroutedNotifiers},
 	{"fingerprints", (*compiler).fingerprints},
 }
 

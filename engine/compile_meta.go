@@ -151,7 +151,7 @@ var checkMetaArgs = []metaArg{
 		// ones listed, none for [].
 		name: "sinks", defaults: true,
 		decode: func(c *compiler, ch *Check, a *hcl.Attribute, _ *hcl.EvalContext) {
-			ch.sinkRefs = c.sinkRefList(a)
+			ch.sinkRefs = c.blockRefList(a, "sink")
 			ch.Sinks = []string{}
 		},
 		resolve: (*compiler).resolveSinks,
@@ -160,6 +160,22 @@ var checkMetaArgs = []metaArg{
 				fp.field("*")
 			}
 			for _, s := range ch.Sinks {
+				fp.field(s)
+			}
+			fp.field("")
+		},
+	},
+	{
+		// Unset, a check notifies nobody (Notify nil); defaults may route
+		// every check.
+		name: "notify", defaults: true,
+		decode: func(c *compiler, ch *Check, a *hcl.Attribute, _ *hcl.EvalContext) {
+			ch.notifyRefs = c.blockRefList(a, "notifier")
+			ch.Notify = nil
+		},
+		resolve: (*compiler).resolveNotify,
+		fingerprint: func(fp *fingerprinter, ch *Check) {
+			for _, s := range ch.Notify {
 				fp.field(s)
 			}
 			fp.field("")

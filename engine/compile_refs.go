@@ -25,7 +25,7 @@ type depRef struct {
 	rng       hcl.Range
 }
 
-// sinkRef is a sinks entry: sink.TYPE.NAME.
+// sinkRef is a sinks or notify entry: sink.TYPE.NAME, notifier.TYPE.NAME.
 type sinkRef struct {
 	addr string
 	rng  hcl.Range
@@ -95,25 +95,30 @@ func parseCheckRef(tr hcl.Traversal) (depRef, bool) {
 	return ref, true
 }
 
-// sinkRefList reads sinks: a list of static references sink.TYPE.NAME.
-func (c *compiler) sinkRefList(a *hcl.Attribute) []sinkRef {
+// blockRefList reads a list of static references ROOT.TYPE.NAME (sinks
+// = [sink.influxdb.tsdb], notify = [notifier.slack.ops]); what names the
+// attribute's values in the errors ("sink", "notifier").
+func (c *compiler) blockRefList(a *hcl.Attribute, root string) []sinkRef {
+	example := map[string]string{"sink": "sink.influxdb.tsdb", "notifier": "notifier.slack.ops"}[root]
 	exprs, diags := hcl.ExprList(a.Expr)
 	if diags.HasErrors() {
-		c.errf(a.Expr.Range().Ptr(), "Invalid sinks", "sinks must be a list of sink references, such as [sink.influxdb.tsdb].")
+		c.errf(a.Expr.Range().Ptr(), "Invalid "+a.Name, "%s must be a list of %s references, such as [%s].", a.Name, root, example)
 		return nil
 	}
 	var out []sinkRef
 	for _, e := range exprs {
 		rng := e.Range()
 		tr, diags := hcl.AbsTraversalForExpr(e)
-		if diags.HasErrors() || len(tr) != 3 || tr.RootName() != "sink" {
-			c.errf(&rng, "Invalid sink reference", "Each element must be a reference to a sink, such as sink.influxdb.tsdb.")
-			continue
+		var t, n hcl.TraverseAttr
+		ok := !diags.HasErrors() && len(tr) == 3 && tr.RootName() == root
+		if ok {
+			var ok1, ok2 bool
+			t, ok1 = tr[1].(hcl.TraverseAttr)
+			n, ok2 = tr[2].(hcl.TraverseAttr)
+			ok = ok1 && ok2
 		}
-		t, ok1 := tr[1].(hcl.TraverseAttr)
-		n, ok2 := tr[2].(hcl.TraverseAttr)
-		if !ok1 || !ok2 {
-			c.errf(&rng, "Invalid sink reference", "Each element must be a reference to a sink, such as sink.influxdb.tsdb.")
+		if !ok {
+			c.errf(&rng, "Invalid "+root+" reference", "Each element must be a reference to a %s, such as %s.", root, example)
 			continue
 		}
 		out = append(out, sinkRef{addr: t.Name + "." + n.Name, rng: rng})
@@ -123,9 +128,10 @@ func (c *compiler) sinkRefList(a *hcl.Attribute) []sinkRef {
 
 // refIndex is what references may name, built once for the resolve phase.
 type refIndex struct {
-	sinkAddrs map[string]bool
-	// sinkList and blockList are the candidates for "did you mean".
-	sinkList, blockList []string
+	sinkAddrs, notifierAddrs map[string]bool
+	// sinkList, notifierList and blockList are the candidates for "did you
+	// mean".
+	sinkList, notifierList, blockList []string
 	// reported keeps one error per reference, not one per instance.
 	reported map[hcl.Range]bool
 }
@@ -133,7 +139,11 @@ type refIndex struct {
 // resolve turns every instance's references into addresses and reports the
 // ones that point nowhere: each meta-argument's resolve, in table order.
 func (c *compiler) resolve() {
-	ix := &refIndex{sinkAddrs: map[string]bool{}, reported: map[hcl.Range]bool{}}
+	ix := &refIndex{sinkAddrs: map[string]bool{}, notifierAddrs: map[string]bool{}, reported: map[hcl.Range]bool{}}
+	for _, n := range c.plan.Notifiers {
+		ix.notifierAddrs[n.Address] = true
+		ix.notifierList = append(ix.notifierList, "notifier."+n.Address)
+	}
 	for _, rb := range c.cfg.Sinks {
 		a := rb.Type + "." + rb.Name
 		if !ix.sinkAddrs[a] {
@@ -172,6 +182,18 @@ func (c *compiler) resolveSinks(ch *Check) {
 		ch.Sinks = append(ch.Sinks, r.addr)
 	}
 	ch.Sinks = dedupeKeepNil(ch.Sinks)
+}
+
+// resolveNotify resolves an instance's notify references into ch.Notify.
+func (c *compiler) resolveNotify(ch *Check) {
+	for _, r := range ch.notifyRefs {
+		if !c.refs.notifierAddrs[r.addr] {
+			c.reportRef(r.rng, "Reference to undeclared notifier", "No notifier %s is declared.%s", "notifier."+r.addr, didYouMean("notifier."+r.addr, c.refs.notifierList))
+			continue
+		}
+		ch.Notify = append(ch.Notify, r.addr)
+	}
+	ch.Notify = dedupeKeepNil(ch.Notify)
 }
 
 // resolveDeps resolves an instance's depends_on into ch.DependsOn: a whole

@@ -35,7 +35,7 @@ type Event struct {
 func (e Event) ToBus(node string, redact func(string) string) *events.Event {
 	ev := &events.Event{
 		Kind: events.CheckRun, Time: e.Started, Node: node,
-		Check:  events.Check{Address: e.Check.Address, Type: e.Check.Type, Labels: e.Check.Labels, Sinks: e.Check.Sinks},
+		Check:  events.Check{Address: e.Check.Address, Type: e.Check.Type, Labels: e.Check.Labels, Sinks: e.Check.Sinks, Notify: e.Check.Notify, DependsOn: e.Check.DependsOn},
 		Status: e.State.Status, Previous: e.Previous, RunStatus: e.Verdict.Status, Changed: e.Changed,
 		Error: e.State.Error, Detail: e.State.Detail, Metrics: e.State.Metrics, Flapping: e.State.Flapping,
 		Scheduled: e.Scheduled, Duration: e.Duration,

@@ -14,6 +14,7 @@ import (
 	"github.com/satellite-hq/satellite/dsl"
 	"github.com/satellite-hq/satellite/engine"
 	"github.com/satellite-hq/satellite/mesh"
+	_ "github.com/satellite-hq/satellite/notify/all"
 	_ "github.com/satellite-hq/satellite/sinks/all"
 )
 

@@ -24,6 +24,8 @@ type Plan struct {
 	Checks []*Check
 	// Sinks are the declared sinks (not the local history).
 	Sinks []*Sink
+	// Notifiers are the declared notifiers, by address.
+	Notifiers []*Notifier
 	// Hash is the config hash.
 	Hash string
 }
@@ -72,7 +74,9 @@ type Check struct {
 	DependsOn []string
 	Labels    map[string]string
 	// Sinks are the addresses of the sinks the results go to; nil means all.
-	Sinks                  []string
+	Sinks []string
+	// Notify are the addresses of the notifiers told of its alerts.
+	Notify                 []string
 	FailuresBeforeCritical int
 	SuccessesBeforePassing int
 	Thresholds             []Threshold
@@ -86,8 +90,9 @@ type Check struct {
 	evalCtx *hcl.EvalContext
 	// deps and sinkRefs are the depends_on and sinks references as written,
 	// resolved into DependsOn and Sinks once every check is declared.
-	deps     []depRef
-	sinkRefs []sinkRef
+	deps       []depRef
+	sinkRefs   []sinkRef
+	notifyRefs []sinkRef
 	// body is the type's decoded attributes, for the fingerprint.
 	body cty.Value
 	// inPlan is false for the placeholder instance of an unknown for_each.

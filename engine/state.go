@@ -100,11 +100,14 @@ func (s State) Block(reason string, now time.Time) (State, bool) {
 
 func (s State) settle(status checks.Status, now time.Time) (State, bool) {
 	changed := status != s.Status
+	// The first state a check reaches (from unknown, at start or after a
+	// reload) is no flap.
+	flap := changed && s.Status != checks.StatusUnknown && s.Status != ""
 	if changed {
 		s.Status, s.Since = status, now
 	}
 	s.changes <<= 1
-	if changed {
+	if flap {
 		s.changes |= 1
 	}
 	s.changes &= 1<<flapWindow - 1

@@ -116,6 +116,10 @@ type Check struct {
 	// Sinks are the addresses of the sinks the check's results go to; nil
 	// means every sink.
 	Sinks []string
+	// Notify are the addresses of the notifiers told of its alerts.
+	Notify []string
+	// DependsOn are the addresses of the checks it depends on.
+	DependsOn []string
 }
 
 // Ran reports whether the event is a run that executed its checker (a

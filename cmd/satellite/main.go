@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	_ "github.com/satellite-hq/satellite/checks/all"
+	_ "github.com/satellite-hq/satellite/notify/all"
 	_ "github.com/satellite-hq/satellite/sinks/all"
 )
 
