@@ -158,7 +158,9 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	p.onStop(a.closeSinks)
 	if len(plan.Notifiers) > 0 {
 		// Stopped after the bus has drained into it.
-		a.notify = notify.New(notify.Options{Node: cfg.Agent.Name, Targets: notifyTargets(plan), Logger: a.log.Named("notify")})
+		if a.notify, err = notify.New(notify.Options{Node: cfg.Agent.Name, Targets: notifyTargets(plan), DataDir: cfg.Agent.DataDir, Logger: a.log.Named("notify")}); err != nil {
+			return fmt.Errorf("notifiers: %w", err)
+		}
 		p.goRun(context.Background(), func(ctx context.Context) error { a.notify.Run(ctx); return nil })
 	}
 	a.bus = events.New(a.log.Named("events"))

@@ -56,6 +56,10 @@ type Options struct {
 	Node string
 	// Targets are the notifiers.
 	Targets []Target
+	// DataDir is agent.data_dir: each notifier keeps its spool and its
+	// open problems under DataDir/notify/ADDR (Dir). Empty keeps them in
+	// memory only (tests).
+	DataDir string
 	Logger  hclog.Logger
 }
 
@@ -83,8 +87,10 @@ type checkState struct {
 	since time.Time
 }
 
-// New returns a dispatcher; Run starts its notifiers' goroutines.
-func New(opts Options) *Dispatcher {
+// New returns a dispatcher, with what each notifier's spool and open
+// problems say was decided before; Run starts its notifiers' goroutines
+// and closes their spools when it returns (call Run once, or Close).
+func New(opts Options) (*Dispatcher, error) {
 	log := opts.Logger
 	if log == nil {
 		log = hclog.NewNullLogger()
@@ -95,11 +101,41 @@ func New(opts Options) *Dispatcher {
 		if t.MaxPerMinute <= 0 {
 			t.MaxPerMinute = 10
 		}
-		d.targets[t.Address] = newTarget(t, opts.Node, log.With("notifier", t.Address))
+		dir := ""
+		if opts.DataDir != "" {
+			dir = Dir(opts.DataDir, t.Address)
+		}
+		tg, err := newTarget(t, opts.Node, dir, log.With("notifier", t.Address))
+		if err != nil {
+			d.Close()
+			return nil, fmt.Errorf("notifier %s: %w", t.Address, err)
+		}
+		d.targets[t.Address] = tg
 		d.order = append(d.order, t.Address)
+		prefix := opts.Node + "/"
+		for key, sent := range tg.decided() {
+			check, ok := strings.CutPrefix(key, prefix)
+			if !ok {
+				continue
+			}
+			st := d.checks[check]
+			if st == nil {
+				st = &checkState{sent: map[string]string{}}
+				d.checks[check] = st
+			}
+			st.sent[t.Address] = sent
+		}
 	}
 	sort.Strings(d.order)
-	return d
+	return d, nil
+}
+
+// Close releases the notifiers' spools of a dispatcher that never ran.
+func (d *Dispatcher) Close() {
+	for _, t := range d.targets {
+		_ = t.q.Close()
+		t.store.close()
+	}
 }
 
 // Run delivers until ctx is done, then returns once every notifier's

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,23 +26,35 @@ type rig struct {
 	t    *testing.T
 	// status is each check's state as last published.
 	status map[string]health.Status
+	stop   func()
 }
 
 func newRig(t *testing.T, tune func(*notify.Target)) *rig {
 	t.Helper()
 	recv := notifytest.NewReceiver(t)
 	recv.Secret = []byte("s3cret")
+	return startRig(t, recv, t.TempDir(), tune)
+}
+
+// startRig runs a dispatcher on data dir dir, posting to recv, until the
+// test ends or stop is called.
+func startRig(t *testing.T, recv *notifytest.Receiver, dir string, tune func(*notify.Target)) *rig {
+	t.Helper()
 	tg := notify.Target{Address: hook, Notifier: webhook.New(recv.URL+"/hook?token=t0ken", map[string]string{"X-Team": "ops"}, recv.Secret, 2*time.Second),
 		MinSeverity: notify.SeverityCritical, SendOnResolved: true, GroupWait: 50 * time.Millisecond, MaxPerMinute: 100}
 	if tune != nil {
 		tune(&tg)
 	}
-	d := notify.New(notify.Options{Node: "node-a", Targets: []notify.Target{tg}})
+	d, err := notify.New(notify.Options{Node: "node-a", Targets: []notify.Target{tg}, DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); d.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return &rig{d: d, recv: recv, t: t, status: map[string]health.Status{}}
+	stop := sync.OnceFunc(func() { cancel(); <-done })
+	t.Cleanup(stop)
+	return &rig{d: d, recv: recv, t: t, status: map[string]health.Status{}, stop: stop}
 }
 
 // run publishes one run of check with status s to the dispatcher, as the
@@ -264,5 +277,40 @@ func TestTestMessage(t *testing.T) {
 	}
 	if _, err := r.d.Test(context.Background(), "webhook.nope"); err == nil {
 		t.Error("a test of an unknown notifier succeeded")
+	}
+}
+
+// The receiver is down when a check fails and the agent stops; after a
+// restart on the same data dir the problem is delivered once, a check
+// still failing is not told of again, and its recovery comes.
+func TestRestartKeepsWhatWasDecided(t *testing.T) {
+	recv := notifytest.NewReceiver(t)
+	recv.Secret = []byte("s3cret")
+	dir := t.TempDir()
+	r := startRig(t, recv, dir, nil)
+	r.run("tcp.etcd", health.Critical)
+	r.run("tcp.delivered", health.Critical)
+	r.recv.WaitMessages(t, 1, 5*time.Second)
+	recv.SetStatus(http.StatusServiceUnavailable)
+	r.run("tcp.other", health.Critical)
+	deadline := time.Now().Add(5 * time.Second)
+	for recv.Requests() < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	r.stop()
+	if n := len(recv.Messages()); n != 1 {
+		t.Fatalf("before the restart the receiver took %d messages, want 1", n)
+	}
+	recv.SetStatus(http.StatusOK)
+
+	// The new agent's checks start from unknown again, as after a restart.
+	r2 := startRig(t, recv, dir, nil)
+	r2.recv.WaitMessages(t, 2, 5*time.Second) // tcp.other, from the spool
+	r2.run("tcp.etcd", health.Critical)       // still failing: told already
+	r2.run("tcp.delivered", health.Passing)   // recovered meanwhile
+	r2.recv.WaitMessages(t, 3, 5*time.Second)
+	r2.quiet(3, 300*time.Millisecond)
+	if got := states(recv.Messages()); got != "tcp.etcd:problem:critical,tcp.delivered:problem:critical | tcp.other:problem:critical | tcp.delivered:resolved:critical" {
+		t.Fatalf("messages: %s", got)
 	}
 }

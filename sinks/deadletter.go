@@ -93,7 +93,13 @@ type deadLetters struct {
 // would take it past max.
 func (d *deadLetters) write(r Record, cause error, now time.Time) error {
 	d.lastErr = cause.Error()
-	line, err := json.Marshal(DeadLetter{Time: now.UTC(), Sink: d.sink, Error: cause.Error(), Record: deadRecord(r)})
+	return d.appendJSON(DeadLetter{Time: now.UTC(), Sink: d.sink, Error: cause.Error(), Record: deadRecord(r)})
+}
+
+// appendJSON appends v as one JSON line, rotating first when the line
+// would take the file past max.
+func (d *deadLetters) appendJSON(v any) error {
+	line, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encoding a dead letter: %w", err)
 	}
@@ -162,3 +168,23 @@ func (d *deadLetters) close() error {
 	}
 	return nil
 }
+
+// DeadLetterFile is a dead-letter file for what is not a Record (a
+// notifier's rejected messages): JSON lines, rotated as a sink's. It is not
+// safe for concurrent use.
+type DeadLetterFile struct{ d deadLetters }
+
+// NewDeadLetterFile is the file at path, opened on first use, rotated at
+// max bytes (DefaultDeadLetterMax when max ≤ 0).
+func NewDeadLetterFile(path string, max int64) *DeadLetterFile {
+	if max <= 0 {
+		max = DefaultDeadLetterMax
+	}
+	return &DeadLetterFile{d: deadLetters{path: path, max: max}}
+}
+
+// Append writes v as one line.
+func (f *DeadLetterFile) Append(v any) error { return f.d.appendJSON(v) }
+
+// Close closes the file; a later Append opens it again.
+func (f *DeadLetterFile) Close() error { return f.d.close() }

@@ -571,7 +571,7 @@ func ids(from, to int) []string {
 	return out
 }
 
-func openSpool(t *testing.T, dir string, max int64) *spool.Spool {
+func openSpool(t *testing.T, dir string, max int64) *spool.Spool[sinks.Record] {
 	t.Helper()
 	s, err := spool.Open(spool.Options{Dir: dir, MaxBytes: max, SegmentBytes: 8 << 10})
 	if err != nil {

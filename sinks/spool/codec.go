@@ -38,13 +38,41 @@ var (
 	errCorrupt = errors.New("corrupt frame")
 )
 
-// appendFrame appends r as a frame to dst. The payload is a compact binary
-// encoding rather than JSON: metrics may be NaN or ±Inf, which encoding/json
-// refuses, and Push runs on the scheduler's goroutine, where JSON's
-// reflection costs several times more.
-func appendFrame(dst []byte, r *sinks.Record) []byte {
+// Codec encodes the items of a spool: Append appends v's payload to dst,
+// Decode reads a payload back (its errors wrap errCorrupt or not: either
+// way the frame is counted as damage). A payload should start with a
+// version byte, for a future encoding.
+type Codec[T any] interface {
+	Append(dst []byte, v *T) []byte
+	Decode(payload []byte) (T, error)
+}
+
+// RecordCodec is the Codec of sinks.Record. The payload is a compact binary
+// encoding rather than JSON: metrics may be NaN or ±Inf, which
+// encoding/json refuses, and Push runs on the scheduler's goroutine, where
+// JSON's reflection costs several times more.
+type RecordCodec struct{}
+
+// appendFrameWith appends v as a frame to dst.
+func appendFrameWith[T any](dst []byte, c Codec[T], v *T) []byte {
 	start := len(dst)
 	dst = append(dst, make([]byte, frameHeader)...)
+	dst = c.Append(dst, v)
+	hdr := dst[start : start+frameHeader]
+	binary.LittleEndian.PutUint32(hdr[0:4], uint32(len(dst)-start-frameHeader))
+	crc := crc32.Update(0, castagnoli, hdr[0:4])
+	crc = crc32.Update(crc, castagnoli, dst[start+frameHeader:])
+	binary.LittleEndian.PutUint32(hdr[4:8], crc)
+	return dst
+}
+
+// appendFrame appends r as a frame to dst.
+func appendFrame(dst []byte, r *sinks.Record) []byte {
+	return appendFrameWith[sinks.Record](dst, RecordCodec{}, r)
+}
+
+// Append appends r's payload to dst.
+func (RecordCodec) Append(dst []byte, r *sinks.Record) []byte {
 	dst = append(dst, recVersion)
 	dst = binary.AppendVarint(dst, r.Time.Unix())
 	dst = binary.AppendUvarint(dst, uint64(r.Time.Nanosecond()))
@@ -67,11 +95,6 @@ func appendFrame(dst []byte, r *sinks.Record) []byte {
 		dst = appendString(dst, k)
 		dst = appendString(dst, v)
 	}
-	hdr := dst[start : start+frameHeader]
-	binary.LittleEndian.PutUint32(hdr[0:4], uint32(len(dst)-start-frameHeader))
-	crc := crc32.Update(0, castagnoli, hdr[0:4])
-	crc = crc32.Update(crc, castagnoli, dst[start+frameHeader:])
-	binary.LittleEndian.PutUint32(hdr[4:8], crc)
 	return dst
 }
 
@@ -104,26 +127,35 @@ func checkFrame(hdr, payload []byte) error {
 	return nil
 }
 
-// decodeFrame decodes the frame at the start of b and returns the record and
-// the frame's size. errTorn means b ends inside the frame.
-func decodeFrame(b []byte) (sinks.Record, int, error) {
+// decodeFrameWith decodes the frame at the start of b and returns the item
+// and the frame's size. errTorn means b ends inside the frame.
+func decodeFrameWith[T any](b []byte, c Codec[T]) (T, int, error) {
+	var zero T
 	n, err := checkHeader(b)
 	if err != nil {
-		return sinks.Record{}, 0, err
+		return zero, 0, err
 	}
 	if len(b) < frameHeader+n {
-		return sinks.Record{}, 0, errTorn
+		return zero, 0, errTorn
 	}
 	hdr, payload := b[:frameHeader], b[frameHeader:frameHeader+n]
 	if err := checkFrame(hdr, payload); err != nil {
-		return sinks.Record{}, 0, err
+		return zero, 0, err
 	}
-	r, err := decodePayload(payload)
+	v, err := c.Decode(payload)
 	if err != nil {
-		return sinks.Record{}, 0, err
+		return zero, 0, err
 	}
-	return r, frameHeader + n, nil
+	return v, frameHeader + n, nil
 }
+
+// decodeFrame is decodeFrameWith for records.
+func decodeFrame(b []byte) (sinks.Record, int, error) {
+	return decodeFrameWith[sinks.Record](b, RecordCodec{})
+}
+
+// Decode reads a record's payload.
+func (RecordCodec) Decode(p []byte) (sinks.Record, error) { return decodePayload(p) }
 
 // decoder reads a payload. Its strings are slices of one string made of the
 // whole payload: one allocation per record instead of one per field.

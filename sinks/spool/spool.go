@@ -1,5 +1,6 @@
 // Package spool is a sink's write-ahead queue on disk: a bounded, crash-safe
-// FIFO of sinks.Record that implements sinks.Queue, so that an outage of the
+// FIFO of sinks.Record that implements sinks.Queue (or of any type with a
+// Codec: the notifiers' alerts), so that an outage of the
 // sink, a restart or a kill -9 of the agent loses nothing.
 //
 // A spool is a folder (agent.data_dir/spool/TYPE.NAME, see Dir) holding:
@@ -151,9 +152,12 @@ type peekCache struct {
 	ends  []position // ends[i] is where record start+i ends
 }
 
-// Spool is an on-disk sinks.Queue. Push may run concurrently with Peek and
-// Ack; it never waits for their reads.
-type Spool struct {
+// Spool is an on-disk FIFO of T, a sinks.Queue for T = sinks.Record
+// (Open); OpenCodec spools anything its Codec encodes (the notifiers'
+// alerts). Push may run concurrently with Peek and Ack; it never waits for
+// their reads.
+type Spool[T any] struct {
+	codec    Codec[T]
 	dir      string
 	maxBytes int64
 	segBytes int64
@@ -206,13 +210,19 @@ type Spool struct {
 }
 
 var (
-	_ sinks.Queue                 = (*Spool)(nil)
-	_ interface{ Durable() bool } = (*Spool)(nil)
+	_ sinks.Queue                 = (*Spool[sinks.Record])(nil)
+	_ interface{ Durable() bool } = (*Spool[sinks.Record])(nil)
 )
 
-// Open opens the spool in opts.Dir, creating it when missing, and recovers
-// what a crash left: see the package documentation. The caller must Close it.
-func Open(opts Options) (*Spool, error) {
+// Open opens the record spool in opts.Dir, creating it when missing, and
+// recovers what a crash left: see the package documentation. The caller
+// must Close it.
+func Open(opts Options) (*Spool[sinks.Record], error) {
+	return OpenCodec[sinks.Record](opts, RecordCodec{})
+}
+
+// OpenCodec is Open for items of any type, encoded by codec.
+func OpenCodec[T any](opts Options, codec Codec[T]) (*Spool[T], error) {
 	if opts.Dir == "" {
 		return nil, errors.New("spool: no folder given")
 	}
@@ -233,7 +243,8 @@ func Open(opts Options) (*Spool, error) {
 	if err := os.MkdirAll(opts.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	s := &Spool{
+	s := &Spool[T]{
+		codec:    codec,
 		dir:      opts.Dir,
 		maxBytes: opts.MaxBytes,
 		segBytes: opts.SegmentBytes,
@@ -257,7 +268,7 @@ func Open(opts Options) (*Spool, error) {
 
 // lockDir takes the folder's lock: two processes appending to the same
 // segment would interleave their frames.
-func (s *Spool) lockDir() error {
+func (s *Spool[T]) lockDir() error {
 	f, err := os.OpenFile(filepath.Join(s.dir, lockFile), os.O_RDWR|os.O_CREATE, 0o640)
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
@@ -273,12 +284,12 @@ func (s *Spool) lockDir() error {
 	return nil
 }
 
-func (s *Spool) segPath(seq uint64) string {
+func (s *Spool[T]) segPath(seq uint64) string {
 	return filepath.Join(s.dir, fmt.Sprintf("%020d%s", seq, segSuffix))
 }
 
 // load reads the folder as a crash may have left it.
-func (s *Spool) load() error {
+func (s *Spool[T]) load() error {
 	cur, cpos, cok, err := openCursor(s.dir)
 	if err != nil {
 		return err
@@ -407,7 +418,7 @@ func (s *Spool) load() error {
 // garbled tail. before is the number of records before offset atCursor, or
 // -1 when atCursor is not at a record's start. A nil segment is one that was
 // removed: a header torn by a crash, or a file that is not a segment.
-func (s *Spool) scan(seq uint64, last bool, atCursor int64) (g *segment, before int64, err error) {
+func (s *Spool[T]) scan(seq uint64, last bool, atCursor int64) (g *segment, before int64, err error) {
 	path := s.segPath(seq)
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
@@ -504,7 +515,7 @@ func (fr *frameReader) next() (int64, error) {
 
 // newSegment creates segment seq and makes it the active one. The caller
 // holds wmu, or is Open.
-func (s *Spool) newSegment(seq uint64) error {
+func (s *Spool[T]) newSegment(seq uint64) error {
 	f, err := os.OpenFile(s.segPath(seq), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 	if err != nil {
 		return fmt.Errorf("creating a segment: %w", err)
@@ -530,7 +541,7 @@ func (s *Spool) newSegment(seq uint64) error {
 }
 
 // roll starts a new segment after the active one. The caller holds wmu.
-func (s *Spool) roll() error {
+func (s *Spool[T]) roll() error {
 	old := s.active
 	if err := s.newSegment(s.act.seq + 1); err != nil {
 		return err
@@ -555,7 +566,7 @@ func (s *Spool) roll() error {
 // trimHead removes the segments the head has passed, except the active one,
 // and returns their numbers for removeSegments. The caller holds mu, or is
 // Open.
-func (s *Spool) trimHead() []uint64 {
+func (s *Spool[T]) trimHead() []uint64 {
 	var victims []uint64
 	for len(s.segs) > 1 && s.head >= s.segs[0].end() && s.headOff >= s.segs[0].size {
 		g := s.segs[0]
@@ -571,7 +582,7 @@ func (s *Spool) trimHead() []uint64 {
 // and returns their numbers for removeSegments and the records lost, for
 // logDropped (not logged here, under mu). The active segment is never
 // dropped: Push keeps it below the bound. The caller holds mu, or is Open.
-func (s *Spool) makeRoom(need int64) (victims []uint64, lost uint64) {
+func (s *Spool[T]) makeRoom(need int64) (victims []uint64, lost uint64) {
 	for s.bytes+need > s.maxBytes && len(s.segs) > 1 {
 		g := s.segs[0]
 		var inFlight uint64
@@ -590,7 +601,7 @@ func (s *Spool) makeRoom(need int64) (victims []uint64, lost uint64) {
 }
 
 // logDropped logs the records makeRoom dropped.
-func (s *Spool) logDropped(lost uint64) {
+func (s *Spool[T]) logDropped(lost uint64) {
 	if lost > 0 {
 		s.log.Warn("spool full: dropped the oldest records", "dropped", lost, "dropped_total", s.Dropped(), "max_bytes", s.maxBytes)
 	}
@@ -598,7 +609,7 @@ func (s *Spool) logDropped(lost uint64) {
 
 // removeSegments deletes segment files no longer in the list. Done outside
 // mu: an unlink may take a while, and nothing refers to the files any more.
-func (s *Spool) removeSegments(seqs []uint64) {
+func (s *Spool[T]) removeSegments(seqs []uint64) {
 	for _, seq := range seqs {
 		if err := os.Remove(s.segPath(seq)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			s.log.Warn("removing a spool segment", "segment", seq, "error", err)
@@ -614,13 +625,13 @@ func (s *Spool) removeSegments(seqs []uint64) {
 // Push appends r. The record is in the kernel when Push returns (on the disk
 // too under SyncAlways). At the bound it drops the oldest records to make
 // room. ErrTooLarge for a record the spool cannot hold.
-func (s *Spool) Push(r sinks.Record) error {
+func (s *Spool[T]) Push(r T) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	s.buf = appendFrame(s.buf[:0], &r)
+	s.buf = appendFrameWith(s.buf[:0], s.codec, &r)
 	n := int64(len(s.buf))
 	if n-frameHeader > maxPayload || n > s.maxBytes/2 {
 		return ErrTooLarge
@@ -665,7 +676,7 @@ func (s *Spool) Push(r sinks.Record) error {
 }
 
 // Peek returns up to n of the oldest records not acknowledged, in order.
-func (s *Spool) Peek(n int) ([]sinks.Record, error) {
+func (s *Spool[T]) Peek(n int) ([]T, error) {
 	s.rmu.Lock()
 	defer s.rmu.Unlock()
 	if s.closed.Load() {
@@ -677,7 +688,7 @@ func (s *Spool) Peek(n int) ([]sinks.Record, error) {
 // read reads up to n records from the head and fills the peek cache; with
 // decode false it only checks the frames and returns no records. The caller
 // holds rmu.
-func (s *Spool) read(n int, decode bool) ([]sinks.Record, error) {
+func (s *Spool[T]) read(n int, decode bool) ([]T, error) {
 	s.peek.valid = false
 	s.mu.Lock()
 	s.settleFlight(0)
@@ -687,9 +698,9 @@ func (s *Spool) read(n int, decode bool) ([]sinks.Record, error) {
 	if want == 0 {
 		return nil, nil
 	}
-	var out []sinks.Record
+	var out []T
 	if decode {
-		out = make([]sinks.Record, 0, want)
+		out = make([]T, 0, want)
 	}
 	ends := s.peek.ends[:0]
 	for len(ends) < want {
@@ -734,12 +745,12 @@ func (s *Spool) read(n int, decode bool) ([]sinks.Record, error) {
 		p, grow := 0, 0
 		for p < len(buf) && len(ends) < want {
 			var (
-				rec sinks.Record
+				rec T
 				m   int
 				err error
 			)
 			if decode {
-				rec, m, err = decodeFrame(buf[p:])
+				rec, m, err = decodeFrameWith(buf[p:], s.codec)
 			} else {
 				m, err = checkOnly(buf[p:])
 			}
@@ -809,14 +820,14 @@ func (s *Spool) read(n int, decode bool) ([]sinks.Record, error) {
 // settleFlight ends the last Peek's flight: of its records the bound
 // dropped, those from acked on were not delivered, and count as dropped.
 // The caller holds mu.
-func (s *Spool) settleFlight(acked uint64) {
+func (s *Spool[T]) settleFlight(acked uint64) {
 	if end := s.flightStart + s.flightDropped; end > acked {
 		s.dropped += end - max(acked, s.flightStart)
 	}
 	s.flightStart, s.flightEnd, s.flightDropped = 0, 0, 0
 }
 
-func (s *Spool) setPeek(start uint64, ends []position) {
+func (s *Spool[T]) setPeek(start uint64, ends []position) {
 	s.peek = peekCache{valid: true, start: start, ends: ends}
 }
 
@@ -838,7 +849,7 @@ func checkOnly(b []byte) (int, error) {
 // skipDamaged drops the rest of segment seq, damaged at off since Open
 // checked it (the disk, or someone editing the file): the records cannot be
 // read, and retrying would stop the queue for good. The caller holds rmu.
-func (s *Spool) skipDamaged(seq uint64, off int64, cause error) error {
+func (s *Spool[T]) skipDamaged(seq uint64, off int64, cause error) error {
 	s.mu.Lock()
 	if s.segs[0].seq != seq {
 		s.mu.Unlock()
@@ -860,7 +871,7 @@ func (s *Spool) skipDamaged(seq uint64, off int64, cause error) error {
 
 // readFile returns a read handle on segment seq, keeping one open between
 // calls. The caller holds rmu.
-func (s *Spool) readFile(seq uint64) (*os.File, error) {
+func (s *Spool[T]) readFile(seq uint64) (*os.File, error) {
 	if s.rf != nil && s.rfSeq == seq {
 		return s.rf, nil
 	}
@@ -878,7 +889,7 @@ func (s *Spool) readFile(seq uint64) (*os.File, error) {
 
 // Ack removes the n oldest records. After a Peek, these are the first n it
 // returned: records dropped at the bound in between are not counted twice.
-func (s *Spool) Ack(n int) error {
+func (s *Spool[T]) Ack(n int) error {
 	s.rmu.Lock()
 	defer s.rmu.Unlock()
 	if s.closed.Load() {
@@ -949,7 +960,7 @@ func (s *Spool) Ack(n int) error {
 }
 
 // Len returns the number of records not acknowledged.
-func (s *Spool) Len() int {
+func (s *Spool[T]) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return int(s.tail - s.head)
@@ -957,7 +968,7 @@ func (s *Spool) Len() int {
 
 // Bytes returns the size of the segment files, acknowledged records not yet
 // deleted included.
-func (s *Spool) Bytes() int64 {
+func (s *Spool[T]) Bytes() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.bytes
@@ -965,7 +976,7 @@ func (s *Spool) Bytes() int64 {
 
 // Dropped returns how many records the bound (or damage) has cost since
 // Open.
-func (s *Spool) Dropped() uint64 {
+func (s *Spool[T]) Dropped() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.dropped
@@ -973,10 +984,10 @@ func (s *Spool) Dropped() uint64 {
 
 // Durable reports that the records survive Close and a crash: a Writer
 // does not count those left at Close as dropped.
-func (s *Spool) Durable() bool { return true }
+func (s *Spool[T]) Durable() bool { return true }
 
 // syncLoop fsyncs what was written every interval until Close.
-func (s *Spool) syncLoop(interval time.Duration) {
+func (s *Spool[T]) syncLoop(interval time.Duration) {
 	defer close(s.done)
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -995,7 +1006,7 @@ func (s *Spool) syncLoop(interval time.Duration) {
 // syncNow fsyncs the segments and cursor written since the last call, and
 // the folder when segments came or went. Only the syncer calls it, or Close
 // once the syncer has stopped.
-func (s *Spool) syncNow() error {
+func (s *Spool[T]) syncNow() error {
 	s.smu.Lock()
 	files, act, dir := s.toSync, s.syncActive, s.dirDirty
 	s.toSync, s.dirDirty = nil, false
@@ -1022,7 +1033,7 @@ func (s *Spool) syncNow() error {
 
 // Close syncs (unless SyncNone) and closes the spool; what is not
 // acknowledged stays for the next Open. Calling it again does nothing.
-func (s *Spool) Close() error {
+func (s *Spool[T]) Close() error {
 	s.wmu.Lock()
 	s.rmu.Lock()
 	defer s.rmu.Unlock()
@@ -1046,7 +1057,7 @@ func (s *Spool) Close() error {
 }
 
 // closeFiles closes every handle, the lock last.
-func (s *Spool) closeFiles() error {
+func (s *Spool[T]) closeFiles() error {
 	var errs []error
 	if s.active != nil {
 		errs = append(errs, s.active.Close())

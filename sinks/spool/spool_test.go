@@ -100,7 +100,7 @@ func (l *logBuf) logger() hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{Output: l, Level: hclog.Debug})
 }
 
-func open(t testing.TB, opts Options) *Spool {
+func open(t testing.TB, opts Options) *Spool[sinks.Record] {
 	t.Helper()
 	s, err := Open(opts)
 	if err != nil {
@@ -110,7 +110,7 @@ func open(t testing.TB, opts Options) *Spool {
 	return s
 }
 
-func push(t testing.TB, s *Spool, from, to int) {
+func push(t testing.TB, s *Spool[sinks.Record], from, to int) {
 	t.Helper()
 	for i := from; i < to; i++ {
 		if err := s.Push(rec(i)); err != nil {
@@ -120,7 +120,7 @@ func push(t testing.TB, s *Spool, from, to int) {
 }
 
 // drain peeks and acks everything, in batches of n, and returns the indices.
-func drain(t testing.TB, s *Spool, n int) []int {
+func drain(t testing.TB, s *Spool[sinks.Record], n int) []int {
 	t.Helper()
 	var got []int
 	for {
@@ -173,7 +173,7 @@ func diskBytes(t testing.TB, dir string) int64 {
 // abandon leaves s as a crash would: nothing synced or closed in order. The
 // kernel has every write, as it does after kill -9 (there is no user-space
 // buffer to lose). The lock goes with the handles, as with a dead process.
-func abandon(s *Spool) {
+func abandon(s *Spool[sinks.Record]) {
 	s.wmu.Lock()
 	s.rmu.Lock()
 	defer s.rmu.Unlock()
