@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/satellite-hq/satellite/api"
 	"github.com/satellite-hq/satellite/dsl"
 	"github.com/satellite-hq/satellite/engine"
 	"github.com/satellite-hq/satellite/events"
@@ -272,4 +275,33 @@ func (a *Agent) sinkLog(s *engine.Sink) hclog.Logger {
 func sameSink(a, b *engine.Sink) bool {
 	return a.Type == b.Type && a.Send == b.Send && a.BatchSize == b.BatchSize &&
 		a.FlushInterval == b.FlushInterval && a.SpoolMax == b.SpoolMax && reflect.DeepEqual(a.Opener, b.Opener)
+}
+
+// TestNotifier sends a test message through a notifier (api.NotifyBackend).
+func (a *Agent) TestNotifier(ctx context.Context, addr string) (api.NotifyTestAnswer, error) {
+	addr = strings.TrimPrefix(addr, "notifier.")
+	ans := api.NotifyTestAnswer{Notifier: addr}
+	var d *notify.Dispatcher
+	select {
+	case <-a.started:
+		d = a.notify
+	default:
+	}
+	if d == nil || !slices.Contains(d.Addresses(), addr) {
+		if d != nil {
+			ans.Notifiers = d.Addresses()
+		}
+		if len(ans.Notifiers) == 0 {
+			return ans, fmt.Errorf("%w: this agent's config declares no notifier", api.ErrNoNotifier)
+		}
+		return ans, fmt.Errorf("%w %s; the notifiers are %s", api.ErrNoNotifier, addr, strings.Join(ans.Notifiers, ", "))
+	}
+	rc, err := d.Test(ctx, addr)
+	ans.Status, ans.Answer = rc.Status, rc.Body
+	if err != nil {
+		ans.Error = err.Error()
+	} else {
+		ans.Delivered = true
+	}
+	return ans, nil
 }

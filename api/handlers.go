@@ -67,6 +67,8 @@ func (s *Server) routes(reg *prometheus.Registry) http.Handler {
 		"/v1/members":      {get: s.handleMembers, access: Read},
 		"/v1/history":      {get: s.handleHistory, access: Read},
 		"/v1/reload":       {post: s.handleReload, access: Read},
+		// Full: it makes the agent send a message to a receiver.
+		"/v1/notify/test": {post: s.handleNotifyTest, access: Full},
 		// Full for GET too: the answers hold secrets (the gossip keys).
 		"/v1/keyring": {get: s.handleKeyringList, post: s.handleKeyringOp, access: Full},
 		"/healthz":    {get: s.handleHealthz, access: Public},

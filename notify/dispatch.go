@@ -273,8 +273,15 @@ func (d *Dispatcher) Test(ctx context.Context, addr string) (Receipt, error) {
 	}
 	m := &Message{Version: PayloadVersion, ID: newID(), Notifier: addr, Sender: d.node, Time: time.Now().UTC(),
 		Title: "Test message from satellite on " + d.node, Test: true, Alerts: []Alert{}}
-	return t.cfg.Notifier.Send(ctx, m)
+	rc, err := t.cfg.Notifier.Send(ctx, m)
+	if err == nil {
+		t.sent.Add(1)
+	}
+	return rc, err
 }
+
+// Addresses are the notifiers' addresses, sorted.
+func (d *Dispatcher) Addresses() []string { return append([]string(nil), d.order...) }
 
 // Stats are a notifier's counters.
 type Stats struct {

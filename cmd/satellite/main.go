@@ -69,6 +69,6 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newValidateCmd(), newRunCmd(), newFmtCmd(), newHistoryCmd(), newVersionCmd(),
-		newStatusCmd(), newMembersCmd(), newKeygenCmd(), newKeyringCmd())
+		newStatusCmd(), newMembersCmd(), newKeygenCmd(), newKeyringCmd(), newNotifyCmd())
 	return root
 }

@@ -166,3 +166,43 @@ func (p *agentProc) metricLabels(t *testing.T, series string) float64 {
 	}
 	return -1
 }
+
+func TestNotifyTestCommand(t *testing.T) {
+	t.Parallel()
+	recv := notifytest.NewReceiver(t)
+	dir, data := t.TempDir(), t.TempDir()
+	writeFile(t, dir, "node.hcl", fmt.Sprintf("agent {\n  name     = \"tester\"\n  data_dir = %q\n}\n", data))
+	writeFile(t, dir, "checks.hcl", fmt.Sprintf(`
+notifier "webhook" "ops" {
+  url = "%s/hook"
+}
+
+check "file" "root" {
+  path   = "/"
+  notify = [notifier.webhook.ops]
+}
+`, recv.URL))
+	p := startProc(t, dir)
+
+	r := satellite(t, "notify", "test", "--addr", p.base, "notifier.webhook.ops").want(t, 0)
+	if !strings.Contains(r.stdout, "Sent a test message through notifier.webhook.ops: the receiver answered 204 No Content.") {
+		t.Errorf("stdout: %q", r.stdout)
+	}
+	if ms := recv.Messages(); len(ms) != 1 || !ms[0].Test || ms[0].Sender != "tester" {
+		t.Fatalf("the receiver got %+v", ms)
+	}
+
+	r = satellite(t, "notify", "test", "--addr", p.base, "webhook.nope").want(t, 2)
+	if !strings.Contains(r.stderr, "no such notifier webhook.nope; the notifiers are webhook.ops") {
+		t.Errorf("stderr: %q", r.stderr)
+	}
+
+	recv.SetStatus(http.StatusForbidden)
+	r = satellite(t, "notify", "test", "--addr", p.base, "--format", "json", "webhook.ops").want(t, 1)
+	if !strings.Contains(r.stdout, `"status": 403`) || !strings.Contains(r.stdout, `"delivered": false`) {
+		t.Errorf("stdout: %q", r.stdout)
+	}
+
+	satellite(t, "notify", "test", "--addr", closedPort(t), "webhook.ops").want(t, 3)
+	satellite(t, "notify", "test").want(t, 2)
+}
