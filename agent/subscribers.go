@@ -67,10 +67,11 @@ func notifyTargets(plan *engine.Plan) []notify.Target {
 			continue
 		}
 		var resend time.Duration
+		noFold := false
 		if reg, ok := notify.Lookup(n.Type); ok {
-			resend = reg.Resends
+			resend, noFold = reg.Resends, reg.NoFold
 		}
-		out = append(out, notify.Target{Address: n.Address, Notifier: n.Notifier, MinSeverity: n.MinSeverity, Resend: resend,
+		out = append(out, notify.Target{Address: n.Address, Notifier: n.Notifier, MinSeverity: n.MinSeverity, Resend: resend, NoFold: noFold,
 			SendOnResolved: n.SendOnResolved, RemindEvery: n.RemindEvery, GroupWait: n.GroupWait, MaxPerMinute: n.MaxPerMinute})
 	}
 	return out

@@ -33,6 +33,9 @@ type Target struct {
 	// again this often, as the receiver expects (Alertmanager), whatever
 	// RemindEvery says; 0 never.
 	Resend time.Duration
+	// NoFold is the type's Registration.NoFold: a message lists every
+	// alert, however many.
+	NoFold bool
 	// GroupWait gathers the alerts that fire within it into one message.
 	GroupWait time.Duration
 	// MaxPerMinute bounds the messages per minute; alerts that come over

@@ -169,6 +169,10 @@ type Registration struct {
 	// NoReminders says remind_every makes no sense for the type (PagerDuty
 	// keeps an incident open by itself).
 	NoReminders bool
+	// NoFold says every alert must reach the receiver: a message lists all
+	// its alerts, never "and N more" (PagerDuty opens one incident per
+	// alert, so a folded alert would page nobody).
+	NoFold bool
 	// Doc is a one-line description.
 	Doc string
 }

@@ -270,7 +270,7 @@ func (t *target) run(ctx context.Context) {
 // so that the same message sent again after a crash has the same ID.
 func (t *target) message(pending []Alert, now time.Time) *Message {
 	alerts, more := pending, 0
-	if len(alerts) > MaxAlertsPerMessage {
+	if len(alerts) > MaxAlertsPerMessage && !t.cfg.NoFold {
 		alerts, more = alerts[:MaxAlertsPerMessage], len(alerts)-MaxAlertsPerMessage
 		t.suppressed.Add(uint64(more))
 	}

@@ -3,5 +3,9 @@
 package all
 
 import (
-	_ "github.com/satellite-hq/satellite/notify/webhook" // notifier "webhook"
+	_ "github.com/satellite-hq/satellite/notify/alertmanager" // notifier "alertmanager"
+	_ "github.com/satellite-hq/satellite/notify/email"        // notifier "email"
+	_ "github.com/satellite-hq/satellite/notify/pagerduty"    // notifier "pagerduty"
+	_ "github.com/satellite-hq/satellite/notify/slack"        // notifier "slack"
+	_ "github.com/satellite-hq/satellite/notify/webhook"      // notifier "webhook"
 )
