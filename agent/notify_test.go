@@ -55,12 +55,12 @@ check "http" "behind" {
 	ta.waitProbe(t, "http.api", status("passing"))
 	ta.waitProbe(t, "http.behind", status("passing"))
 	failing.Store(true)
-	ms := recv.WaitMessages(t, 1, 20*time.Second)
+	recv.WaitMessages(t, 1, 20*time.Second)
 	ta.waitProbe(t, "http.behind", status("blocked"))
 	failing.Store(false)
-	ms = recv.WaitMessages(t, 2, 20*time.Second)
+	recv.WaitMessages(t, 2, 20*time.Second)
 	time.Sleep(2500 * time.Millisecond) // group_wait and two more runs: nothing else comes
-	ms = recv.Messages()
+	ms := recv.Messages()
 	var got []string
 	for _, m := range ms {
 		for _, a := range m.Alerts {

@@ -103,9 +103,9 @@ func TestProblemThenRecovery(t *testing.T) {
 	r.run("tcp.etcd", health.Passing)
 	r.run("tcp.etcd", health.Critical)
 	r.run("tcp.etcd", health.Critical) // still critical: nothing new
-	ms := r.recv.WaitMessages(t, 1, 5*time.Second)
+	r.recv.WaitMessages(t, 1, 5*time.Second)
 	r.run("tcp.etcd", health.Passing)
-	ms = r.recv.WaitMessages(t, 2, 5*time.Second)
+	ms := r.recv.WaitMessages(t, 2, 5*time.Second)
 	r.quiet(2, 200*time.Millisecond)
 	if got := states(ms); got != "tcp.etcd:problem:critical | tcp.etcd:resolved:critical" {
 		t.Fatalf("messages: %s", got)
