@@ -20,13 +20,39 @@ import (
 )
 
 // byteSink counts what memberlist reports as sent (UDP packets and TCP
-// streams, every node of the process together).
-type byteSink struct{ sent atomic.Uint64 }
+// streams, every node of the process together), and of it the TCP
+// streams (push-pull) and serf's messages in the gossip (user events such
+// as digests, member intents, queries).
+type byteSink struct{ sent, tcp, serfMsgs atomic.Uint64 }
 
 func (s *byteSink) count(key []string, val float32) {
 	if len(key) == 3 && key[0] == "memberlist" && key[2] == "sent" {
 		s.sent.Add(uint64(val))
+		if key[1] == "tcp" {
+			s.tcp.Add(uint64(val))
+		}
 	}
+}
+
+func (s *byteSink) sample(key []string, val float32) {
+	if len(key) == 3 && key[0] == "serf" && key[1] == "msgs" && key[2] == "sent" {
+		s.serfMsgs.Add(uint64(val))
+	}
+}
+
+// byteCount is a reading of the sink.
+type byteCount struct{ all, tcp, serf uint64 }
+
+func (s *byteSink) read() byteCount {
+	return byteCount{s.sent.Load(), s.tcp.Load(), s.serfMsgs.Load()}
+}
+
+// rates is what was sent since c, per node per second, scaled by k (the
+// time dilation): all, and of it TCP and serf's messages.
+func (s *byteSink) rates(c byteCount, secs float64, n int, k time.Duration) (all, tcp, serfMsgs float64) {
+	now := s.read()
+	f := float64(k) / secs / float64(n)
+	return float64(now.all-c.all) * f, float64(now.tcp-c.tcp) * f, float64(now.serf-c.serf) * f
 }
 func (s *byteSink) SetGauge([]string, float32)                            {}
 func (s *byteSink) SetGaugeWithLabels([]string, float32, []metrics.Label) {}
@@ -35,8 +61,10 @@ func (s *byteSink) IncrCounter(k []string, v float32)                     { s.co
 func (s *byteSink) IncrCounterWithLabels(k []string, v float32, _ []metrics.Label) {
 	s.count(k, v)
 }
-func (s *byteSink) AddSample([]string, float32)                            {}
-func (s *byteSink) AddSampleWithLabels([]string, float32, []metrics.Label) {}
+func (s *byteSink) AddSample(k []string, v float32) { s.sample(k, v) }
+func (s *byteSink) AddSampleWithLabels(k []string, v float32, _ []metrics.Label) {
+	s.sample(k, v)
+}
 
 // benchLogLevel is raised to warn to see why a digest went missing.
 var benchLogLevel = hclog.LevelFromString(os.Getenv("MESH_BENCH_LOG"))

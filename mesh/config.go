@@ -81,6 +81,15 @@ type Config struct {
 	Local func() health.Node
 	// Health returns the agent's sink backlog and drop count for digests; nil reports zeros.
 	Health func() (backlog, dropped uint64)
+	// OnApp receives the app events members gossip (PublishApp, this
+	// node's own included), on the mesh's event goroutine: it must not
+	// block. The payload is the sender's, unchecked: any holder of the
+	// gossip key can send one.
+	OnApp func(kind string, payload []byte)
+	// AppState answers GET /v1/peer/app/KIND on the peer endpoint (ReadApp
+	// on another member): the whole state of an app kind, for a node that
+	// missed its events (it was down, or apart). nil, or ok false, is 404.
+	AppState func(kind string) (state []byte, ok bool)
 	// OnEvent receives cluster events (on the mesh's event goroutine: do
 	// not block; publish them on the events bus).
 	OnEvent func(*events.Event)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -486,6 +487,12 @@ func (m *Mesh) userEvent(ev serf.UserEvent) {
 		m.userNotice(ev)
 		return
 	default:
+		if kind, ok := strings.CutPrefix(ev.Name, appEventPrefix); ok {
+			if f := m.cfg.OnApp; f != nil {
+				f(kind, ev.Payload)
+			}
+			return
+		}
 		m.log.Debug("ignoring user event", "name", ev.Name)
 		return
 	}
@@ -840,7 +847,7 @@ func (m *Mesh) SetConfigHash(hash string) error {
 // a fixed period the load per node would grow as N·log N; with the cap it
 // grows as log N, and the refresh period (and the time to call a silent
 // node stale) grows with N instead: 60s up to 120 nodes, 100s at 200.
-const maxRefreshRate = 2.0
+var maxRefreshRate = 2.0
 
 // refreshPeriod is RefreshInterval, stretched for large meshes.
 func (m *Mesh) refreshPeriod() time.Duration {

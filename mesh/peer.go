@@ -30,6 +30,7 @@ func (m *Mesh) peerServer() *http.Server {
 	mux.HandleFunc(PeerPath, m.servePeer)
 	mux.HandleFunc(ClockPath, m.serveClock)
 	mux.HandleFunc(DigestsPath, m.serveDigests)
+	mux.HandleFunc(AppPathPrefix, m.serveApp)
 	var tc *tls.Config
 	if m.tls != nil {
 		tc = m.tls.server

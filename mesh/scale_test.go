@@ -151,6 +151,13 @@ func formScale(b *testing.B, n int) *scaleCluster {
 	} else if n >= 500 {
 		c.k = 4
 	}
+	if v := os.Getenv("MESH_SCALE_REFRESH_RATE"); v != "" {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || r <= 0 {
+			b.Fatalf("MESH_SCALE_REFRESH_RATE=%q: want refresh digests per second for the mesh, > 0", v)
+		}
+		maxRefreshRate = r // before any agent starts: read without a lock
+	}
 	c.antiEntropy = antiEntropyInterval * c.k
 	if os.Getenv("MESH_SCALE_ANTIENTROPY") == "off" {
 		c.antiEntropy = 24 * time.Hour
@@ -211,19 +218,32 @@ func formScale(b *testing.B, n int) *scaleCluster {
 	b.Logf("%d nodes formed in %v (%d of %d node-to-node digests not there yet); refresh period %v",
 		n, formedIn.Round(time.Second), missing, n*(n-1), c.slots[0].m.refreshPeriod())
 	fmt.Fprintf(os.Stderr, "%d nodes formed in %v\n", n, formedIn.Round(time.Second))
-	time.Sleep(10 * time.Second) // let the join burst drain
+	// MESH_SCALE_SETTLE (real time, default 10s) lets the join's
+	// membership backlog drain before the idle window: memberlist sends
+	// every alive message about 4·log10(N+1) times from every node.
+	settle := 10 * time.Second
+	if v := os.Getenv("MESH_SCALE_SETTLE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			b.Fatalf("MESH_SCALE_SETTLE=%q: %v", v, err)
+		}
+		settle = d
+	}
+	time.Sleep(settle)
 	window := time.Minute
 	if testing.Short() {
 		window = 5 * time.Second
 	}
-	before, reads, t0 := sent.sent.Load(), c.reads(), time.Now()
+	before, reads, t0 := sent.read(), c.reads(), time.Now()
 	time.Sleep(window)
 	secs := time.Since(t0).Seconds()
-	idle := float64(sent.sent.Load()-before) / secs / float64(n) * float64(c.k)
+	idle, tcp, serfMsgs := sent.rates(before, secs, n, c.k)
 	readRate := float64(c.reads()-reads) / secs / float64(n) * float64(c.k)
-	b.Logf("idle gossip: %.0f B/node/s over %v; peer endpoint reads (background, watches, anti-entropy): %.2f per node per s", idle, window, readRate)
+	b.Logf("idle gossip: %.0f B/node/s over %v (push-pull over TCP %.0f, serf's messages in UDP gossip %.0f); peer endpoint reads (background, watches, anti-entropy): %.2f per node per s", idle, window, tcp, serfMsgs, readRate)
 	b.ReportMetric(formedIn.Seconds(), "form-s")
 	b.ReportMetric(idle, "idle-B/node/s")
+	b.ReportMetric(tcp, "idle-tcp-B/node/s")
+	b.ReportMetric(serfMsgs, "idle-serf-B/node/s")
 	b.ReportMetric(readRate, "idle-reads/node/s")
 	return c
 }
@@ -307,7 +327,7 @@ func (c *scaleCluster) start(b *testing.B, s *scaleSlot, join []string) {
 		WatchInterval:    DefaultWatchInterval * c.k,
 		PeerTimeout:      DefaultPeerTimeout * c.k,
 		// The refresh period at this size, dilated (the rate cap is not).
-		RefreshInterval: max(DefaultRefreshInterval, time.Duration(c.n)*time.Second/maxRefreshRate) * c.k,
+		RefreshInterval: max(DefaultRefreshInterval, time.Duration(float64(c.n)/maxRefreshRate*float64(time.Second))) * c.k,
 		Tune: func(mc *memberlist.Config) {
 			mc.ProbeInterval *= c.k
 			mc.ProbeTimeout *= c.k
@@ -419,7 +439,7 @@ func (c *scaleCluster) propagate(b *testing.B, churning bool) {
 		receivers []string
 	}
 	var missed []miss
-	start, before := time.Now(), sent.sent.Load()
+	start, before := time.Now(), sent.read()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		var s *scaleSlot
@@ -488,7 +508,7 @@ func (c *scaleCluster) propagate(b *testing.B, churning bool) {
 	}
 	b.StopTimer()
 	secs := time.Since(start).Seconds()
-	busy := float64(sent.sent.Load()-before) / secs / float64(c.n) * float64(c.k)
+	busy, busyTCP, busySerf := sent.rates(before, secs, c.n, c.k)
 	// What the 10 s missed: still missing 40 s later is lost (the next
 	// refresh is minutes away at this size), else late.
 	lost := 0
@@ -512,6 +532,8 @@ func (c *scaleCluster) propagate(b *testing.B, churning bool) {
 	b.ReportMetric(p50, "p50-ms")
 	b.ReportMetric(p99, "p99-ms")
 	b.ReportMetric(busy, "busy-B/node/s")
+	b.ReportMetric(busyTCP, "busy-tcp-B/node/s")
+	b.ReportMetric(busySerf, "busy-serf-B/node/s")
 	b.ReportMetric(float64(misses), "misses")
 	b.ReportMetric(float64(missedPairs)/float64(max(1, pairs))*100, "missed-%")
 	b.ReportMetric(float64(lost)/float64(max(1, pairs))*100, "lost-%")

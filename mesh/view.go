@@ -226,14 +226,7 @@ func (m *Mesh) nodeLocked(mem serf.Member, ms health.Member, period time.Duratio
 		answered := p.answered
 		ns.PeerAnswered = &answered
 	}
-	switch {
-	case mem.Status != serf.StatusAlive:
-		ns.StaleReason = mem.Status.String()
-	case tags.PeerPort > 0 && p != nil && p.tried && !p.answered, m.reportedDownLocked(mem.Name, tags.Boot):
-		ns.StaleReason = StaleUnreachable
-	case !hasDigest || now.Sub(dg.at) > staleAfter*period:
-		ns.StaleReason = StaleNoDigest
-	}
+	ns.StaleReason = m.staleLocked(mem, tags, period, now)
 	if ns.Stale = ns.StaleReason != ""; ns.Stale {
 		// API.md: a stale node's status is unknown; its last known probes
 		// are still shown.
@@ -243,6 +236,63 @@ func (m *Mesh) nodeLocked(mem serf.Member, ms health.Member, period time.Duratio
 		ns.Probes = []health.Probe{}
 	}
 	return ns
+}
+
+// staleLocked is why this node's data about mem is stale, "" when it is
+// not: serf's status when not alive, else unreachable (its peer endpoint
+// did not answer, or a watcher reported it down), else no digest within
+// staleAfter refresh periods. m.mu must be held.
+func (m *Mesh) staleLocked(mem serf.Member, tags MemberTags, period time.Duration, now time.Time) string {
+	p := m.peers[mem.Name]
+	dg, hasDigest := m.digests[mem.Name]
+	switch {
+	case mem.Status != serf.StatusAlive:
+		return mem.Status.String()
+	case tags.PeerPort > 0 && p != nil && p.tried && !p.answered, m.reportedDownLocked(mem.Name, tags.Boot):
+		return StaleUnreachable
+	case !hasDigest || now.Sub(dg.at) > staleAfter*period:
+		return StaleNoDigest
+	}
+	return ""
+}
+
+// AlertMember is a satellite member as cluster alerts see it.
+type AlertMember struct {
+	Name string
+	// Status is serf's: alive, leaving, left, failed.
+	Status string
+	// Stale is why this node's data about it is stale ("" when fresh):
+	// failed, unreachable, no digest.
+	Stale      string
+	ConfigHash string
+}
+
+// AlertMembers are the satellite members (this node included, foreign
+// members left out) as this node sees them now, by name. Cheap: no probe
+// lists are built.
+func (m *Mesh) AlertMembers() []AlertMember {
+	s := m.getSerf()
+	if s == nil {
+		return nil
+	}
+	mems := s.Members()
+	period, now := m.refreshPeriod(), time.Now()
+	out := make([]AlertMember, 0, len(mems))
+	m.mu.Lock()
+	for _, mem := range mems {
+		if !IsSatellite(mem.Tags) {
+			continue
+		}
+		tags, _ := ParseTags(mem.Tags)
+		am := AlertMember{Name: mem.Name, Status: mem.Status.String(), ConfigHash: mem.Tags[tagHash]}
+		if mem.Name != m.cfg.NodeName {
+			am.Stale = m.staleLocked(mem, tags, period, now)
+		}
+		out = append(out, am)
+	}
+	m.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }
 
 // hashSummary says when members run different config hashes: a rollout in
