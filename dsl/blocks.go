@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/agext/levenshtein"
 	"github.com/hashicorp/hcl/v2"
@@ -31,6 +32,10 @@ var meshSpec = hcldec.ObjectSpec{
 	"retry_join":       &hcldec.AttrSpec{Name: "retry_join", Type: cty.List(cty.String)},
 	"retry_interval":   &hcldec.AttrSpec{Name: "retry_interval", Type: cty.DynamicPseudoType},
 	"encrypt_key_file": &hcldec.AttrSpec{Name: "encrypt_key_file", Type: cty.String},
+	// rollout_timeout: members may run two config hashes this long before
+	// it is a cluster alert. (notify, references, is kept raw: see
+	// meshNotifySchema.)
+	"rollout_timeout": &hcldec.AttrSpec{Name: "rollout_timeout", Type: cty.DynamicPseudoType},
 	// tls secures the peer endpoint: served with cert_file, and peers
 	// verified against ca_file (both ways).
 	"tls": &hcldec.BlockSpec{TypeName: "tls", Nested: hcldec.ObjectSpec{
@@ -165,11 +170,27 @@ func (c *Config) nodeValue() cty.Value {
 	return cty.ObjectVal(map[string]cty.Value{"name": name, "tags": tags})
 }
 
+// meshNotifySchema takes the mesh block's notify out before it is decoded:
+// its elements are references (notifier.TYPE.NAME) the engine resolves.
+var meshNotifySchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "notify"}}}
+
 // fixedBlocks decodes mesh and api, after locals, with the full context.
 func (l *loader) fixedBlocks() {
 	if fb, ok := l.first("mesh"); ok {
-		m := &Mesh{Bind: DefaultBind, RetryInterval: DefaultRetryInterval, DeclRange: fb.block.DefRange}
+		m := &Mesh{Bind: DefaultBind, RetryInterval: DefaultRetryInterval, RolloutTimeout: DefaultRolloutTimeout, DeclRange: fb.block.DefRange}
+		content, rest, diags := fb.block.Body.PartialContent(meshNotifySchema)
+		l.diags = append(l.diags, diags...)
+		m.Notify = content.Attributes["notify"]
+		blk := *fb.block // the parsed block stays as it is
+		blk.Body = rest
+		fb.block = &blk
 		if at := l.decodeBlock(fb, meshSpec, l.cfg.EvalContext(fb.dir)); at != nil {
+			if d, ok := at.Duration("rollout_timeout"); ok {
+				if d < time.Minute {
+					at.Errorf("rollout_timeout", "Invalid rollout_timeout", "rollout_timeout must be at least 1m.")
+				}
+				m.RolloutTimeout = d
+			}
 			if s, ok := at.String("bind"); ok {
 				checkHostPort(at, "bind", s)
 				m.Bind = s
@@ -250,6 +271,9 @@ func (l *loader) rawBlocks() {
 			rb.Type, rb.Name = b.Labels[0], b.Labels[1]
 			rb.TypeRange, rb.NameRange = b.LabelRanges[0], b.LabelRanges[1]
 		}
+		if len(b.Labels) == 1 { // maintenance "NAME"
+			rb.Name, rb.NameRange = b.Labels[0], b.LabelRanges[0]
+		}
 		return rb
 	}
 	if fb, ok := l.first("defaults"); ok {
@@ -260,6 +284,9 @@ func (l *loader) rawBlocks() {
 	}
 	for _, fb := range l.blocks["notifier"] {
 		l.cfg.Notifiers = append(l.cfg.Notifiers, raw("notifier", fb))
+	}
+	for _, fb := range l.blocks["maintenance"] {
+		l.cfg.Maintenance = append(l.cfg.Maintenance, raw("maintenance", fb))
 	}
 	for _, fb := range l.blocks["sink"] {
 		l.cfg.Sinks = append(l.cfg.Sinks, raw("sink", fb))

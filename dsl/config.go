@@ -32,6 +32,8 @@ type Config struct {
 	Sinks    []*RawBlock
 	// Notifiers are the `notifier "TYPE" "NAME"` blocks.
 	Notifiers []*RawBlock
+	// Maintenance are the `maintenance "NAME"` blocks (Name set, Type "").
+	Maintenance []*RawBlock
 
 	// Node is the node this config is evaluated for.
 	Node Node
@@ -52,9 +54,11 @@ type Config struct {
 
 // RawBlock is a check, sink or defaults block whose body a registry decodes.
 type RawBlock struct {
-	// Kind is the block type: "check", "sink", "notifier" or "defaults".
+	// Kind is the block type: "check", "sink", "notifier", "maintenance" or
+	// "defaults".
 	Kind string
-	// Type and Name are the labels, for checks and sinks.
+	// Type and Name are the labels, for checks and sinks; a maintenance
+	// block has only Name.
 	Type, Name string
 	Body       hcl.Body
 	// DefRange is the header's range, TypeRange and NameRange the labels'.
@@ -107,8 +111,14 @@ type Mesh struct {
 	RetryInterval  time.Duration
 	EncryptKeyFile string
 	// TLS, when set, serves the peer endpoint over mutual TLS.
-	TLS       *MeshTLS
-	DeclRange hcl.Range
+	TLS *MeshTLS
+	// Notify is the `notify` attribute as written (notifier references,
+	// resolved by the engine into Plan.MeshNotify); nil when unset.
+	Notify *hcl.Attribute
+	// RolloutTimeout is how long members may run different config hashes
+	// before it is a cluster alert.
+	RolloutTimeout time.Duration
+	DeclRange      hcl.Range
 }
 
 // MeshTLS is the mesh block's `tls`: the peer endpoint's certificate and
@@ -138,6 +148,7 @@ type TLS struct {
 const (
 	DefaultDataDir          = "/var/lib/satellite"
 	DefaultListen           = "127.0.0.1:7575"
+	DefaultRolloutTimeout   = 30 * time.Minute
 	DefaultMaxConcurrent    = 16
 	DefaultHistoryRetention = 168 * time.Hour
 	DefaultRetryInterval    = 30 * time.Second

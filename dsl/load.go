@@ -51,6 +51,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "check", LabelNames: []string{"type", "name"}},
 		{Type: "sink", LabelNames: []string{"type", "name"}},
 		{Type: "notifier", LabelNames: []string{"type", "name"}},
+		{Type: "maintenance", LabelNames: []string{"name"}},
 	},
 }
 
@@ -332,7 +333,7 @@ func (l *loader) collect() {
 				b.block.DefRange.Ptr()))
 		}
 	}
-	for _, typ := range []string{"variable", "check", "sink", "notifier"} {
+	for _, typ := range []string{"variable", "check", "sink", "notifier", "maintenance"} {
 		for _, fb := range l.blocks[typ] {
 			for i, lbl := range fb.block.Labels {
 				if !hclsyntax.ValidIdentifier(lbl) {

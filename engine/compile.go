@@ -63,9 +63,11 @@ var phases = []struct {
 	{"notifiers", (*compiler).compileNotifiers},
 	{"defaults", (*compiler).compileDefaults},
 	{"checks", (*compiler).compileChecks},
+	{"maintenance", (*compiler).compileMaintenance},
 	{"references", (*compiler).resolve},
 	{"order", (*compiler).order},
 	{"dependency placement", (*compiler).warnDependencies},
+	{"mesh notify", (*compiler).resolveMeshNotify},
 	{"unrouted notifiers", (*compiler).warnUnroutedNotifiers},
 	{"fingerprints", (*compiler).fingerprints},
 }

@@ -142,6 +142,21 @@ func (c *compiler) compileNotifiers() {
 	sort.SliceStable(c.plan.Notifiers, func(i, j int) bool { return c.plan.Notifiers[i].Address < c.plan.Notifiers[j].Address })
 }
 
+// resolveMeshNotify resolves mesh { notify = [...] } into Plan.MeshNotify.
+func (c *compiler) resolveMeshNotify() {
+	if c.cfg.Mesh == nil || c.cfg.Mesh.Notify == nil {
+		return
+	}
+	for _, r := range c.blockRefList(c.cfg.Mesh.Notify, "notifier") {
+		if c.plan.NotifierByAddress(r.addr) == nil {
+			c.errf(r.rng.Ptr(), "Reference to undeclared notifier", "No notifier %s is declared.%s", "notifier."+r.addr, didYouMean("notifier."+r.addr, c.refs.notifierList))
+			continue
+		}
+		c.plan.MeshNotify = append(c.plan.MeshNotify, r.addr)
+	}
+	c.plan.MeshNotify = dedupeKeepNil(c.plan.MeshNotify)
+}
+
 // warnUnroutedNotifiers warns about a notifier that no check routes to (on
 // any node): declared, it would never send anything.
 func (c *compiler) warnUnroutedNotifiers() {
@@ -149,6 +164,9 @@ func (c *compiler) warnUnroutedNotifiers() {
 		return
 	}
 	routed := map[string]bool{}
+	for _, a := range c.plan.MeshNotify {
+		routed[a] = true
+	}
 	for _, ch := range c.allInstances() {
 		for _, a := range ch.Notify {
 			routed[a] = true
@@ -156,7 +174,7 @@ func (c *compiler) warnUnroutedNotifiers() {
 	}
 	for _, n := range c.plan.Notifiers {
 		if !routed[n.Address] {
-			c.warnf(n.DeclRange.Ptr(), "Notifier without routes", "No check routes to notifier.%s, so it will never send anything: add it to a check's notify, or to notify in defaults.", n.Address)
+			c.warnf(n.DeclRange.Ptr(), "Notifier without routes", "No check routes to notifier.%s, so it will never send anything: add it to a check's notify, to notify in defaults, or (for cluster alerts) to notify in the mesh block.", n.Address)
 		}
 	}
 }

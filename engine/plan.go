@@ -26,6 +26,10 @@ type Plan struct {
 	Sinks []*Sink
 	// Notifiers are the declared notifiers, by address.
 	Notifiers []*Notifier
+	// Maintenance are the declared maintenance windows, by name.
+	Maintenance []*Maintenance
+	// MeshNotify are the notifiers of cluster alerts (mesh { notify }).
+	MeshNotify []string
 	// Hash is the config hash.
 	Hash string
 }

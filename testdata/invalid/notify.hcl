@@ -40,3 +40,8 @@ check "tcp" "routed" {
   address = "127.0.0.1:2379"
   notify  = [notifier.webhook.ops, notifier.webhook.nourl, notifier.webhook.badurl, notifier.webhook.both]
 }
+
+mesh {
+  notify          = [notifier.webhook.nope] # error: Reference to undeclared notifier | notifier.webhook.nope
+  rollout_timeout = "10s" # error: Invalid rollout_timeout
+}

@@ -32,3 +32,12 @@ check "tcp" "quiet" {
   address = "127.0.0.1:2380"
   notify  = []
 }
+
+notifier "webhook" "cluster" {
+  url = "http://127.0.0.1:9/cluster"
+}
+
+mesh {
+  notify          = [notifier.webhook.cluster]
+  rollout_timeout = "1h"
+}
