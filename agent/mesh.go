@@ -12,6 +12,7 @@ import (
 	"github.com/satellite-hq/satellite/engine"
 	"github.com/satellite-hq/satellite/health"
 	"github.com/satellite-hq/satellite/mesh"
+	"github.com/satellite-hq/satellite/notify"
 )
 
 // newMesh builds the mesh of a config with a mesh block; nil without one.
@@ -39,7 +40,9 @@ func (a *Agent) newMesh(cfg *dsl.Config, plan *engine.Plan, apiAddr string) (*me
 		Role: cfg.Agent.Tags["role"], Tags: cfg.Agent.Tags, APIAddr: apiAddr,
 		ConfigHash: plan.Hash, Version: a.opts.Version,
 		Local: a.node, Health: a.health, OnEvent: a.publishCluster,
-		Logger: a.log.Named("mesh"),
+		OnApp:    a.onApp,
+		AppState: a.appState,
+		Logger:   a.log.Named("mesh"),
 	}
 	if t := mc.TLS; t != nil {
 		// dsl has resolved the paths against the declaring file.
@@ -49,6 +52,73 @@ func (a *Agent) newMesh(cfg *dsl.Config, plan *engine.Plan, apiAddr string) (*me
 		a.opts.MeshTune(&conf)
 	}
 	return mesh.New(conf)
+}
+
+// The app kinds the agent shares over the mesh (mesh.PublishApp).
+const (
+	appNotifyLog = "nlog"
+	appSilence   = "silence"
+)
+
+// onApp takes an app event another member gossiped.
+func (a *Agent) onApp(kind string, payload []byte) {
+	switch kind {
+	case appNotifyLog:
+		if c := a.clusterAlerts.Load(); c != nil {
+			c.Receive(payload)
+		}
+	case appSilence:
+		a.receiveSilence(payload)
+	}
+}
+
+// appState is an app's whole state, for a member that missed events.
+func (a *Agent) appState(kind string) ([]byte, bool) {
+	switch kind {
+	case appNotifyLog:
+		if c := a.clusterAlerts.Load(); c != nil {
+			return c.State(), true
+		}
+	case appSilence:
+		if a.silences != nil {
+			return a.silencesState(), true
+		}
+	}
+	return nil, false
+}
+
+// startClusterAlerts runs the cluster alerts (notify.Cluster) when the
+// config routes them (mesh { notify = [...] }).
+func (a *Agent) startClusterAlerts(cfg *dsl.Config, plan *engine.Plan, p *parts) error {
+	if a.mesh == nil || a.notify == nil || len(plan.MeshNotify) == 0 {
+		return nil
+	}
+	m, d, to := a.mesh, a.notify, plan.MeshNotify
+	opts := notify.ClusterOptions{
+		Node: cfg.Agent.Name, DataDir: cfg.Agent.DataDir, RolloutTimeout: cfg.Mesh.RolloutTimeout,
+		Members: func() []notify.ClusterMember {
+			ms := m.AlertMembers()
+			out := make([]notify.ClusterMember, len(ms))
+			for i, x := range ms {
+				out[i] = notify.ClusterMember{Name: x.Name, Status: x.Status, Stale: x.Stale, ConfigHash: x.ConfigHash}
+			}
+			return out
+		},
+		Publish: func(b []byte) error { return m.PublishApp(appNotifyLog, b) },
+		Fetch:   func(ctx context.Context) ([]byte, error) { return m.ReadApp(ctx, appNotifyLog) },
+		Send:    func(al notify.Alert) { d.SendCluster(al, to) },
+		Logger:  a.log.Named("notify").Named("cluster"),
+	}
+	if a.opts.ClusterTune != nil {
+		a.opts.ClusterTune(&opts)
+	}
+	c, err := notify.NewCluster(opts)
+	if err != nil {
+		return fmt.Errorf("cluster alerts: %w", err)
+	}
+	a.clusterAlerts.Store(c)
+	p.goRun(context.Background(), func(ctx context.Context) error { c.Run(ctx); return nil })
+	return nil
 }
 
 // health is the agent's own health for digests: results waiting in the

@@ -43,6 +43,10 @@ type Target struct {
 	MaxPerMinute int
 }
 
+// ReviewInterval is how often held checks are looked at again: a silence
+// or a window that ends is acted on within it.
+const ReviewInterval = 2 * time.Second
+
 // MaxAlertsPerMessage is how many alerts one message lists; the rest are
 // counted in Message.More ("and 37 more").
 const MaxAlertsPerMessage = 20
@@ -59,6 +63,10 @@ type Options struct {
 	Node string
 	// Targets are the notifiers.
 	Targets []Target
+	// Hold says whether a check's alerts are held now (a silence, a
+	// maintenance window), and why; nil holds nothing. It must be cheap:
+	// it is asked on every run of a routed check.
+	Hold func(node, check string, now time.Time) (why string, held bool)
 	// DataDir is agent.data_dir: each notifier keeps its spool and its
 	// open problems under DataDir/notify/ADDR (Dir). Empty keeps them in
 	// memory only (tests).
@@ -75,6 +83,8 @@ type Dispatcher struct {
 	targets map[string]*target
 	order   []string
 
+	hold func(node, check string, now time.Time) (string, bool)
+
 	mu sync.Mutex
 	// checks is what was last decided per check and notifier.
 	checks map[string]*checkState
@@ -88,6 +98,9 @@ type checkState struct {
 	// StateFlapping; "" when nothing is open.
 	sent  map[string]string
 	since time.Time
+	// held is the last run while a silence or a maintenance window held
+	// the check's alerts; nil when none does.
+	held *events.Event
 }
 
 // New returns a dispatcher, with what each notifier's spool and open
@@ -98,7 +111,7 @@ func New(opts Options) (*Dispatcher, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	d := &Dispatcher{node: opts.Node, log: log, targets: map[string]*target{},
+	d := &Dispatcher{node: opts.Node, log: log, targets: map[string]*target{}, hold: opts.Hold,
 		checks: map[string]*checkState{}, blocked: map[string][]string{}}
 	for _, t := range opts.Targets {
 		if t.MaxPerMinute <= 0 {
@@ -145,6 +158,22 @@ func (d *Dispatcher) Close() {
 // goroutine has; what was not delivered by then is dropped and counted.
 func (d *Dispatcher) Run(ctx context.Context) {
 	var wg sync.WaitGroup
+	if d.hold != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tk := time.NewTicker(ReviewInterval)
+			defer tk.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case now := <-tk.C:
+					d.Review(now)
+				}
+			}
+		}()
+	}
 	for _, a := range d.order {
 		t := d.targets[a]
 		wg.Add(1)
@@ -181,6 +210,20 @@ func (d *Dispatcher) Handle(_ context.Context, e *events.Event) {
 	if e.Changed || st.since.IsZero() {
 		st.since = e.Time
 	}
+	if d.hold != nil {
+		if _, held := d.hold(d.node, addr, time.Now()); held {
+			// Run and recorded, not told: the last run is judged again when
+			// the silence or the window ends (Review).
+			st.held = e
+			return
+		}
+	}
+	st.held = nil
+	d.decideAll(st, e)
+}
+
+// decideAll judges a run for every notifier of its check; d.mu held.
+func (d *Dispatcher) decideAll(st *checkState, e *events.Event) {
 	for _, na := range e.Check.Notify {
 		t := d.targets[na]
 		if t == nil {
@@ -189,6 +232,25 @@ func (d *Dispatcher) Handle(_ context.Context, e *events.Event) {
 		if a, ok := d.decide(st, t, e); ok {
 			t.enqueue(a)
 		}
+	}
+}
+
+// Review judges again the last run of every check whose hold (a silence,
+// a maintenance window) has ended: what still fails is sent now, what
+// recovered meanwhile only if its problem had been sent before.
+func (d *Dispatcher) Review(now time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for addr, st := range d.checks {
+		if st.held == nil {
+			continue
+		}
+		if _, held := d.hold(d.node, addr, now); held {
+			continue
+		}
+		e := st.held
+		st.held = nil
+		d.decideAll(st, e)
 	}
 }
 
@@ -281,6 +343,16 @@ func (d *Dispatcher) Test(ctx context.Context, addr string) (Receipt, error) {
 		t.sent.Add(1)
 	}
 	return rc, err
+}
+
+// SendCluster hands a cluster alert (decided by Cluster) to the notifiers
+// at addrs.
+func (d *Dispatcher) SendCluster(a Alert, addrs []string) {
+	for _, addr := range addrs {
+		if t := d.targets[addr]; t != nil {
+			t.enqueue(a)
+		}
+	}
 }
 
 // Addresses are the notifiers' addresses, sorted.

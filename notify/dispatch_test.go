@@ -33,19 +33,19 @@ func newRig(t *testing.T, tune func(*notify.Target)) *rig {
 	t.Helper()
 	recv := notifytest.NewReceiver(t)
 	recv.Secret = []byte("s3cret")
-	return startRig(t, recv, t.TempDir(), tune)
+	return startRig(t, recv, t.TempDir(), tune, nil)
 }
 
 // startRig runs a dispatcher on data dir dir, posting to recv, until the
 // test ends or stop is called.
-func startRig(t *testing.T, recv *notifytest.Receiver, dir string, tune func(*notify.Target)) *rig {
+func startRig(t *testing.T, recv *notifytest.Receiver, dir string, tune func(*notify.Target), hold func(node, check string, now time.Time) (string, bool)) *rig {
 	t.Helper()
 	tg := notify.Target{Address: hook, Notifier: webhook.New(recv.URL+"/hook?token=t0ken", map[string]string{"X-Team": "ops"}, recv.Secret, 2*time.Second),
 		MinSeverity: notify.SeverityCritical, SendOnResolved: true, GroupWait: 50 * time.Millisecond, MaxPerMinute: 100}
 	if tune != nil {
 		tune(&tg)
 	}
-	d, err := notify.New(notify.Options{Node: "node-a", Targets: []notify.Target{tg}, DataDir: dir})
+	d, err := notify.New(notify.Options{Node: "node-a", Targets: []notify.Target{tg}, DataDir: dir, Hold: hold})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +287,7 @@ func TestRestartKeepsWhatWasDecided(t *testing.T) {
 	recv := notifytest.NewReceiver(t)
 	recv.Secret = []byte("s3cret")
 	dir := t.TempDir()
-	r := startRig(t, recv, dir, nil)
+	r := startRig(t, recv, dir, nil, nil)
 	r.run("tcp.etcd", health.Critical)
 	r.run("tcp.delivered", health.Critical)
 	r.recv.WaitMessages(t, 1, 5*time.Second)
@@ -304,7 +304,7 @@ func TestRestartKeepsWhatWasDecided(t *testing.T) {
 	recv.SetStatus(http.StatusOK)
 
 	// The new agent's checks start from unknown again, as after a restart.
-	r2 := startRig(t, recv, dir, nil)
+	r2 := startRig(t, recv, dir, nil, nil)
 	r2.recv.WaitMessages(t, 2, 5*time.Second) // tcp.other, from the spool
 	r2.run("tcp.etcd", health.Critical)       // still failing: told already
 	r2.run("tcp.delivered", health.Passing)   // recovered meanwhile
@@ -312,5 +312,37 @@ func TestRestartKeepsWhatWasDecided(t *testing.T) {
 	r2.quiet(3, 300*time.Millisecond)
 	if got := states(recv.Messages()); got != "tcp.etcd:problem:critical,tcp.delivered:problem:critical | tcp.other:problem:critical | tcp.delivered:resolved:critical" {
 		t.Fatalf("messages: %s", got)
+	}
+}
+
+// A silence or a maintenance window holds a check's alerts: the check
+// runs, nothing is told; when the hold ends, what still fails is sent,
+// what failed and recovered meanwhile is not, and a problem sent before
+// the hold that recovered during it gets its recovery.
+func TestHoldsEndWithWhatIsStillTrue(t *testing.T) {
+	recv := notifytest.NewReceiver(t)
+	recv.Secret = []byte("s3cret")
+	var held sync.Map // check -> true
+	hold := func(_, check string, _ time.Time) (string, bool) {
+		_, ok := held.Load(check)
+		return "silence abc", ok
+	}
+	r := startRig(t, recv, t.TempDir(), nil, hold)
+	r.run("tcp.before", health.Critical) // told before its hold
+	r.recv.WaitMessages(t, 1, 5*time.Second)
+	for _, c := range []string{"tcp.still", "tcp.blip", "tcp.before"} {
+		held.Store(c, true)
+	}
+	r.run("tcp.still", health.Critical) // fails during the hold, still at its end
+	r.run("tcp.blip", health.Critical)  // fails and recovers during it
+	r.run("tcp.blip", health.Passing)
+	r.run("tcp.before", health.Passing) // recovers during it
+	r.quiet(1, 500*time.Millisecond)
+	held.Clear()
+	r.recv.WaitMessages(t, 2, 10*time.Second) // Review runs every 2s
+	r.quiet(2, 500*time.Millisecond)
+	ms := r.recv.Messages()
+	if got := states(ms[1:]); got != "tcp.still:problem:critical,tcp.before:resolved:critical" && got != "tcp.before:resolved:critical,tcp.still:problem:critical" {
+		t.Fatalf("after the hold: %s", got)
 	}
 }

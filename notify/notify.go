@@ -72,6 +72,10 @@ type Alert struct {
 	// Blocking names the checks that depend on this one and are blocked
 	// by it: they are not notified themselves.
 	Blocking []string `json:"blocking,omitempty"`
+	// Cluster marks an alert about a node or the mesh (Check mesh.member,
+	// mesh.config, mesh.partition), sent by one member for the whole
+	// cluster (docs/notify.md, "Cluster alerts").
+	Cluster bool `json:"cluster,omitempty"`
 }
 
 // Message is what one notification carries: the alerts that came together

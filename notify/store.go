@@ -163,26 +163,7 @@ func (s *store) saveOpen(open map[string]Alert) error {
 	for _, a := range open {
 		doc.Open = append(doc.Open, a)
 	}
-	b, err := json.Marshal(doc)
-	if err != nil {
-		return err
-	}
-	tmp := filepath.Join(s.dir, openFile+".tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(s.dir, openFile))
+	return writeFileSync(filepath.Join(s.dir, openFile), doc)
 }
 
 // deadLetter is one line of dead-letter.jsonl.

@@ -134,6 +134,9 @@ func (t *target) sendable(pending []Alert, reminders map[string]bool) []Alert {
 	for _, a := range pending {
 		o, open := t.open[a.Key]
 		switch {
+		case a.Cluster:
+			// Decided for the whole cluster by its owner (Cluster), which
+			// may not be the member that sent the problem.
 		case a.State == StateResolved && !open,
 			a.State != StateResolved && open && sentState(o) == sentState(a) && !reminders[a.Key]:
 			t.suppressed.Add(1)
@@ -242,11 +245,15 @@ func (t *target) run(ctx context.Context) {
 				window = window[1:]
 			}
 			m := t.message(pending, now)
+			told := pending // listed, or counted in "more": told either way
 			pending = nil
 			clear(reminders)
 			if t.deliver(ctx, m) {
 				window = append(window, time.Now())
-				for _, a := range m.Alerts {
+				for _, a := range told {
+					if a.Cluster {
+						continue // the notification log keeps them
+					}
 					if a.State == StateResolved {
 						delete(t.open, a.Key)
 						delete(lastSent, a.Key)

@@ -138,6 +138,8 @@ type meshOpts struct {
 	join    []string
 	keyFile string // "" for an open mesh
 	checks  string // the checks.hcl; "" for the default file check
+	// meshExtra goes into the mesh block (notify = [...]).
+	meshExtra string
 }
 
 const defaultMeshChecks = `
@@ -172,8 +174,9 @@ mesh {
   bind      = "%s:7946"
   peer_port = 7947
   join      = %s
-%s}
-`, name, data, ip, join, encrypt))
+%s%s
+}
+`, name, data, ip, join, encrypt, o.meshExtra))
 	checks := o.checks
 	if checks == "" {
 		checks = defaultMeshChecks
@@ -181,6 +184,12 @@ mesh {
 	writeFile(t, dir, "checks.hcl", checks)
 	p := startProc(t, dir)
 	return &meshAgent{agentProc: p, name: name, ip: ip, gossip: ip + ":7946", dir: dir}
+}
+
+// restart starts the agent again on its config and data (after a kill).
+func (p *meshAgent) restart(t *testing.T) {
+	t.Helper()
+	p.agentProc = startProc(t, p.dir)
 }
 
 // startMeshAgents starts n agents named prefix-01... on 127.88.x.1...,
