@@ -26,6 +26,7 @@ import (
 	"github.com/satellite-hq/satellite/events"
 	"github.com/satellite-hq/satellite/mesh"
 	"github.com/satellite-hq/satellite/notify"
+	"github.com/satellite-hq/satellite/notify/silence"
 	"github.com/satellite-hq/satellite/sinks"
 	"github.com/satellite-hq/satellite/sinks/sqlite"
 )
@@ -45,6 +46,9 @@ type Options struct {
 	// MeshTune adjusts the mesh's config before it starts (tests shorten
 	// its timings).
 	MeshTune func(*mesh.Config)
+	// ClusterTune adjusts the cluster alerts' options (tests shorten their
+	// periods).
+	ClusterTune func(*notify.ClusterOptions)
 }
 
 // ErrConfig marks a config that does not validate at start.
@@ -74,9 +78,14 @@ type Agent struct {
 	history *sqlite.DB // nil with agent.history = false
 	histW   *sinks.Writer
 	notify  *notify.Dispatcher // nil without notifiers
-	metrics *api.Metrics
-	server  *api.Server
-	reg     *prometheus.Registry
+	// silences are this node's copy of the mesh's silences.
+	silences *silence.Store
+	// clusterAlerts, once set, takes the notification log the mesh
+	// gossips.
+	clusterAlerts atomic.Pointer[notify.Cluster]
+	metrics       *api.Metrics
+	server        *api.Server
+	reg           *prometheus.Registry
 	// pubCfg is the config events are published with (node name,
 	// redaction), read without a.mu so that a reload closing a sink never
 	// holds up the scheduler's events.
@@ -156,9 +165,13 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		return err
 	}
 	p.onStop(a.closeSinks)
+	if err := a.openSilences(cfg); err != nil {
+		return fmt.Errorf("silences: %w", err)
+	}
 	if len(plan.Notifiers) > 0 {
 		// Stopped after the bus has drained into it.
-		if a.notify, err = notify.New(notify.Options{Node: cfg.Agent.Name, Targets: notifyTargets(plan), DataDir: cfg.Agent.DataDir, Logger: a.log.Named("notify")}); err != nil {
+		if a.notify, err = notify.New(notify.Options{Node: cfg.Agent.Name, Targets: notifyTargets(plan), DataDir: cfg.Agent.DataDir,
+			Hold: a.hold, Logger: a.log.Named("notify")}); err != nil {
 			return fmt.Errorf("notifiers: %w", err)
 		}
 		p.goRun(context.Background(), func(ctx context.Context) error { a.notify.Run(ctx); return nil })
@@ -177,6 +190,12 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	a.openSinks(ctx, plan)
 	if a.mesh, err = a.newMesh(cfg, plan, a.server.Addr().String()); err != nil {
 		return fmt.Errorf("mesh: %w", err)
+	}
+	if err := a.startClusterAlerts(cfg, plan, &p); err != nil {
+		return err
+	}
+	if a.mesh != nil {
+		p.goRun(context.Background(), a.fetchSilences)
 	}
 	a.sched = engine.NewScheduler(plan, engine.SchedulerOptions{
 		MaxConcurrent: cfg.Agent.MaxConcurrent,

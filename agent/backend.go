@@ -36,6 +36,7 @@ func (a *Agent) node() health.Node {
 		probes[i].Error = cfg.Redact(probes[i].Error)
 		probes[i].Detail = cfg.Redact(probes[i].Detail)
 	}
+	a.markSilenced(cfg.Agent.Name, probes)
 	return health.Node{
 		Name:       cfg.Agent.Name,
 		Status:     health.NodeStateOf(probes),

@@ -67,6 +67,7 @@ func (s *Server) routes(reg *prometheus.Registry) http.Handler {
 		"/v1/members":      {get: s.handleMembers, access: Read},
 		"/v1/history":      {get: s.handleHistory, access: Read},
 		"/v1/reload":       {post: s.handleReload, access: Read},
+		"/v1/silences":     {get: s.handleSilenceList, post: s.handleSilenceAdd, access: Read},
 		// Full: it makes the agent send a message to a receiver.
 		"/v1/notify/test": {post: s.handleNotifyTest, access: Full},
 		// Full for GET too: the answers hold secrets (the gossip keys).
@@ -195,6 +196,9 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
 		if s.allowed(w, r, rt.access, true) {
 			h(w, r)
 		}
+		return
+	}
+	if s.dispatchSilence(w, r) { // DELETE /v1/silences/ID: api/silences.go
 		return
 	}
 	if m, redirect, found := s.mountFor(r.URL.Path); found {

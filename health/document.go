@@ -21,6 +21,10 @@ type Probe struct {
 	LastRun *time.Time `json:"last_run,omitempty"`
 	// DurationMS is how long the latest run took.
 	DurationMS float64 `json:"duration_ms,omitempty"`
+	// Silenced is true while a silence holds the check's alerts (it still
+	// runs and is recorded); SilenceID names the silence.
+	Silenced  bool   `json:"silenced,omitempty"`
+	SilenceID string `json:"silence_id,omitempty"`
 }
 
 // Member is a node's mesh membership, as serf sees it.

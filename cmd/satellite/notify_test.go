@@ -108,7 +108,7 @@ check "http" "svc" {
 	recv.SetStatus(http.StatusOK)
 	eventually(t, "every notification delivered", func() string {
 		if got := alertCounts(recv); got != `svc["a"]:problem=1 svc["b"]:problem=1 svc["b"]:resolved=1 svc["c"]:problem=1` {
-			return got
+			return "got [" + got + "]"
 		}
 		return ""
 	})
