@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/satellite-hq/satellite/dsl"
 )
@@ -45,4 +46,18 @@ func FirstSet(a *dsl.Attrs, names ...string) string {
 		}
 	}
 	return ""
+}
+
+// TimeoutAttr reads the "timeout" attribute every notifier type has: a
+// positive duration; def when unset. *ok turns false on an error.
+func TimeoutAttr(a *dsl.Attrs, def time.Duration, ok *bool) time.Duration {
+	d, set := a.Duration("timeout")
+	switch {
+	case !set:
+		return def
+	case d <= 0:
+		a.Errorf("timeout", "Invalid timeout", "Attribute \"timeout\" must be a positive duration, such as \"10s\".")
+		*ok = false
+	}
+	return d
 }

@@ -218,14 +218,7 @@ func build(cfg cty.Value, env notify.Env) (notify.Notifier, hcl.Diagnostics) {
 		}
 	}
 
-	timeout := DefaultTimeout
-	if d, set := at.Duration("timeout"); set {
-		if d <= 0 {
-			at.Errorf("timeout", "Invalid timeout", "Attribute \"timeout\" must be a positive duration, such as \"10s\".")
-			ok = false
-		}
-		timeout = d
-	}
+	timeout := notify.TimeoutAttr(at, DefaultTimeout, &ok)
 	if !ok || at.Diags.HasErrors() {
 		return nil, at.Diags
 	}

@@ -301,13 +301,7 @@ func build(cfg cty.Value, env notify.Env) (notify.Notifier, hcl.Diagnostics) {
 		c.SubjectPrefix = s
 	}
 
-	if d, set := a.Duration("timeout"); set {
-		if d <= 0 {
-			a.Errorf("timeout", "Invalid timeout", "Attribute \"timeout\" must be a positive duration, such as \"30s\".")
-			ok = false
-		}
-		c.Timeout = d
-	}
+	c.Timeout = notify.TimeoutAttr(a, c.Timeout, &ok)
 	if !ok || a.Diags.HasErrors() {
 		return nil, a.Diags
 	}

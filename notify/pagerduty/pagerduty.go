@@ -189,13 +189,7 @@ func build(cfg cty.Value, env notify.Env) (notify.Notifier, hcl.Diagnostics) {
 		}
 		c.ClientURL = v
 	}
-	if d, set := a.Duration("timeout"); set {
-		if d <= 0 {
-			a.Errorf("timeout", "Invalid timeout", "Attribute \"timeout\" must be a positive duration, such as \"10s\".")
-			ok = false
-		}
-		c.Timeout = d
-	}
+	c.Timeout = notify.TimeoutAttr(a, c.Timeout, &ok)
 	if !ok || a.Diags.HasErrors() || !cfg.IsWhollyKnown() {
 		return nil, a.Diags // unknown values (validate --unknown-env): checked as far as they go
 	}

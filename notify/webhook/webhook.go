@@ -138,13 +138,7 @@ func build(cfg cty.Value, env notify.Env) (notify.Notifier, hcl.Diagnostics) {
 		w.secret = []byte(s)
 	}
 
-	if d, set := a.Duration("timeout"); set {
-		if d <= 0 {
-			a.Errorf("timeout", "Invalid timeout", "Attribute \"timeout\" must be a positive duration, such as \"10s\".")
-			ok = false
-		}
-		w.timeout = d
-	}
+	w.timeout = notify.TimeoutAttr(a, w.timeout, &ok)
 	if !ok || a.Diags.HasErrors() {
 		return nil, a.Diags
 	}
