@@ -129,6 +129,10 @@ type Cluster struct {
 	hashesSince time.Time
 	// started is the first Judge's time.
 	started time.Time
+	// lastAlive is how many members were alive at the last Judge; more
+	// now (a heal, a join) makes Run read a member's log at once.
+	lastAlive int
+	grew      chan struct{}
 }
 
 // NewCluster loads the log from the data dir.
@@ -148,7 +152,7 @@ func NewCluster(opts ClusterOptions) (*Cluster, error) {
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
 	}
-	c := &Cluster{opts: opts, log: opts.Logger, entries: map[string]LogEntry{},
+	c := &Cluster{opts: opts, log: opts.Logger, entries: map[string]LogEntry{}, grew: make(chan struct{}, 1),
 		since: map[string]time.Time{}, gone: map[string]time.Time{}}
 	if p := c.path(); p != "" {
 		b, err := os.ReadFile(p)
@@ -258,6 +262,10 @@ func (c *Cluster) Run(ctx context.Context) {
 		case <-ctx.Done():
 			c.save()
 			return
+		case <-c.grew:
+			// A heal or a join: what the other side logged meanwhile comes
+			// now, not at the next FetchInterval.
+			fetch.Reset(time.Second)
 		case <-fetch.C:
 			fetch.Reset(FetchInterval)
 			if c.opts.Fetch == nil {
@@ -337,6 +345,13 @@ func (c *Cluster) Judge(now time.Time) {
 	if c.started.IsZero() {
 		c.started = now
 	}
+	if alive > c.lastAlive && c.lastAlive > 0 {
+		select {
+		case c.grew <- struct{}{}:
+		default:
+		}
+	}
+	c.lastAlive = alive
 	watching := now.Sub(c.started) < c.opts.StartGrace
 	if majority && len(hashes) > 1 {
 		if c.hashesSince.IsZero() {

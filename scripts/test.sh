@@ -55,7 +55,10 @@ for script in scripts/services/*.sh; do
   "$script" start "$state/$svc" >"$state/$svc.env"
   while IFS= read -r line; do
     [ -n "$line" ] || continue
-    echo "   $line"
+    case "${line%%=*}" in
+    *PASSWORD* | *TOKEN* | *SECRET*) echo "   ${line%%=*}=(hidden)" ;;
+    *) echo "   $line" ;;
+    esac
     export "${line?}"
   done <"$state/$svc.env"
 done

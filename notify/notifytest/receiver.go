@@ -33,11 +33,18 @@ type Receiver struct {
 
 // NewReceiver starts a receiver; it is closed when the test ends.
 func NewReceiver(t testing.TB) *Receiver {
-	r := &Receiver{status: http.StatusOK}
-	r.Server = httptest.NewServer(http.HandlerFunc(r.serve))
+	r := NewHandler()
+	r.Server = httptest.NewServer(r)
 	t.Cleanup(r.Close)
 	return r
 }
+
+// NewHandler is a receiver without a server of its own, for a listener
+// the caller serves it on (a network namespace's address).
+func NewHandler() *Receiver { return &Receiver{status: http.StatusOK} }
+
+// ServeHTTP takes one request as the receiver does.
+func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) { r.serve(w, req) }
 
 func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(req.Body, 8<<20))
