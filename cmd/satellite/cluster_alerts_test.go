@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/satellite-hq/satellite/notify"
 	"github.com/satellite-hq/satellite/notify/notifytest"
 )
 
@@ -37,34 +38,51 @@ func clusterCounts(r *notifytest.Receiver) (counts string, senders []string) {
 	return strings.Join(out, " "), senders
 }
 
-// Three real agents, one webhook receiver. A node killed with SIGKILL is
-// one "failed" message, from one node; back, one recovery. Then the node
-// that sent that message is killed: its own failure is told once, by
-// another node, and when it comes back that node resolves it (the log
-// gossiped: no second problem). (A check failing on one node is one
-// message, from that node: agent's TestNotifyWebhook.)
+// Five real agents, one webhook receiver. A node killed with SIGKILL is
+// one "failed" message, from one node. While that alert is open, the node
+// that sent it is killed too: its failure is told once, by another node.
+// The first node comes back: its recovery comes from a node still up (the
+// log was gossiped), and no second problem. The sender comes back: one
+// recovery. A check failing on one node only is one message, from that
+// node.
 func TestClusterAlertsAcrossKill9(t *testing.T) {
 	if testing.Short() {
-		t.Skip("a minute of real failure detection")
+		t.Skip("minutes of real failure detection")
 	}
 	t.Parallel()
 	recv := notifytest.NewReceiver(t)
+	flags := t.TempDir()
 	checks := fmt.Sprintf(`
 notifier "webhook" "ops" {
   url        = "%s/hook"
   group_wait = "1s"
 }
 
-check "file" "root" {
-  path     = "/"
+check "file" "flag" {
+  path     = "%s/${node.name}"
   interval = "1s"
   notify   = [notifier.webhook.ops]
 }
-`, recv.URL)
-	agents := startMeshAgents(t, 6, 3, "ca", meshOpts{checks: checks, meshExtra: "  notify = [notifier.webhook.ops]"})
-	waitMembers(t, agents, 3, time.Minute)
+`, recv.URL, flags)
+	// Every node's flag is there but ca-02's: its check fails, on it alone.
+	for _, n := range []string{"ca-01", "ca-03", "ca-04", "ca-05"} {
+		writeFile(t, flags, n, "")
+	}
+	agents := startMeshAgents(t, 6, 5, "ca", meshOpts{checks: checks, meshExtra: "  notify = [notifier.webhook.ops]"})
+	waitMembers(t, agents, 5, time.Minute)
+	expect(t, time.Minute, "ca-02's failing check told, by ca-02", func() string {
+		for _, m := range recv.Messages() {
+			for _, a := range m.Alerts {
+				if a.Check == "file.flag" && a.Node == "ca-02" && m.Sender == "ca-02" {
+					return ""
+				}
+			}
+		}
+		return "not yet"
+	})
+	time.Sleep(notify.DefaultClusterStartGrace) // past every node's start grace
 
-	victim := agents[2]
+	victim := agents[4]
 	victim.signal(t, syscall.SIGKILL)
 	victim.wait(t)
 	key := "cluster/member/" + victim.name
@@ -74,57 +92,79 @@ check "file" "root" {
 		}
 		return ""
 	})
-	victim.restart(t)
-	expect(t, 2*time.Minute, "one recovery of "+victim.name, func() string {
-		if got, _ := clusterCounts(recv); got != key+":problem=1 "+key+":resolved=1" {
-			return "got [" + got + "]"
-		}
-		return ""
-	})
 	_, senders := clusterCounts(recv)
-	t.Logf("sent: %v", senders)
-
-	// The node that told of the failure is killed in turn.
 	by := senders[0][strings.LastIndex(senders[0], " by ")+4:]
-	var sender *meshAgent
+	var owner *meshAgent
 	for _, a := range agents {
 		if a.name == by {
-			sender = a
+			owner = a
 		}
 	}
-	if sender == nil {
-		t.Fatalf("no agent %q sent %v", by, senders)
+	if owner == nil || owner == victim {
+		t.Fatalf("sent by %q: %v", by, senders)
 	}
-	sender.signal(t, syscall.SIGKILL)
-	sender.wait(t)
-	key2 := "cluster/member/" + sender.name
-	want := key + ":problem=1 " + key + ":resolved=1 " + key2 + ":problem=1"
-	if key2 < key {
-		want = key2 + ":problem=1 " + key + ":problem=1 " + key + ":resolved=1"
+	// The owner of the open alert is killed.
+	owner.signal(t, syscall.SIGKILL)
+	owner.wait(t)
+	key2 := "cluster/member/" + owner.name
+	want := map[string]int{key + ":problem": 1, key2 + ":problem": 1}
+	expect(t, 2*time.Minute, "one failed message about "+owner.name, func() string { return countsAre(recv, want) })
+	victim.restart(t)
+	want[key+":resolved"] = 1
+	expect(t, 2*time.Minute, "the victim's recovery, from another owner", func() string { return countsAre(recv, want) })
+	owner.restart(t)
+	want[key2+":resolved"] = 1
+	expect(t, 2*time.Minute, "the owner's recovery", func() string { return countsAre(recv, want) })
+	time.Sleep(25 * time.Second) // the backups' waits: nothing more comes
+	if why := countsAre(recv, want); why != "" {
+		t.Fatal(why)
 	}
-	expect(t, 2*time.Minute, "one failed message about "+sender.name, func() string {
-		if got, _ := clusterCounts(recv); got != want {
-			return "got [" + got + "]"
+	_, senders = clusterCounts(recv)
+	t.Logf("sent: %v", senders)
+	for _, s := range senders {
+		if strings.HasPrefix(s, key+" resolved by "+owner.name) {
+			t.Errorf("the killed owner resolved the alert: %s", s)
 		}
-		return ""
-	})
-	sender.restart(t)
-	want2 := strings.Replace(want, key2+":problem=1", key2+":problem=1 "+key2+":resolved=1", 1)
-	expect(t, 2*time.Minute, "one recovery of "+sender.name, func() string {
-		if got, _ := clusterCounts(recv); got != want2 {
-			return "got [" + got + "]"
-		}
-		return ""
-	})
-	time.Sleep(15 * time.Second) // the backups' waits: nothing more comes
-	if got, senders := clusterCounts(recv); got != want2 {
-		t.Fatalf("the receiver got %s (%v)", got, senders)
 	}
+	checkAlerts := 0
 	for _, m := range recv.Messages() {
 		for _, a := range m.Alerts {
-			if !a.Cluster {
-				t.Errorf("a check alert nobody caused: %+v", a)
+			if a.Cluster {
+				continue
+			}
+			checkAlerts++
+			if a.Check != "file.flag" || a.Node != "ca-02" || m.Sender != "ca-02" || a.State != "problem" {
+				t.Errorf("a check alert: %+v from %s", a, m.Sender)
 			}
 		}
 	}
+	if checkAlerts != 1 {
+		t.Errorf("ca-02's failing check was told %d times, want once", checkAlerts)
+	}
+}
+
+// countsAre is "" when the receiver got exactly these cluster alerts, by
+// key:state, each that many times.
+func countsAre(r *notifytest.Receiver, want map[string]int) string {
+	got := map[string]int{}
+	for _, m := range r.Messages() {
+		for _, a := range m.Alerts {
+			if a.Cluster {
+				got[a.Key+":"+a.State]++
+			}
+		}
+	}
+	for k, v := range want {
+		if got[k] != v {
+			c, _ := clusterCounts(r)
+			return "got [" + c + "]"
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			c, _ := clusterCounts(r)
+			return "got [" + c + "]"
+		}
+	}
+	return ""
 }
