@@ -152,7 +152,7 @@ func TestFanoutCarriesNotices(t *testing.T) {
 	}
 	t.Cleanup(func() { close(hang) })
 	e := nodes[4]
-	waitFor(t, 10*time.Second, "every node knows e's boot", func() bool {
+	waitFor(t, 30*time.Second, "every node knows e's boot", func() bool { // 5 joins, under the suite's load
 		for _, n := range nodes[:4] {
 			n.m.mu.Lock()
 			k := n.m.known["e"]
