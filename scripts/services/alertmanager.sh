@@ -15,26 +15,8 @@
 set -euo pipefail
 
 log() { echo "alertmanager.sh: $*" >&2; }
-
-# free_port prints a loopback TCP port nobody listens on now (bash's
-# /dev/tcp, so that no other tool is needed), below the kernel's ephemeral
-# range: a port there may be the local end of some outgoing connection,
-# which answers no connect but cannot be bound. Another process may take
-# the port before the server binds it; start then fails and says so.
-free_port() {
-  local p low=32768
-  read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
-  [ "$low" -gt 12000 ] || low=32768
-  for _ in $(seq 200); do
-    p=$((10000 + RANDOM % (low - 10000)))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      echo "$p"
-      return
-    fi
-  done
-  log "no free port found"
-  return 1
-}
+# shellcheck source=lib/service.bash
+. "$(dirname "$0")/lib/service.bash"
 
 # am_bin prints the binary's path, or fails when there is none.
 am_bin() {
@@ -125,36 +107,6 @@ YAML
   return 1
 }
 
-stop() {
-  local pidfile=$1/alertmanager.pid pid
-  [ -f "$pidfile" ] || return 0
-  pid=$(cat "$pidfile")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid"
-    for _ in $(seq 100); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      log "alertmanager ($pid) did not stop within 10 s; killing it"
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-  fi
-  rm -f "$pidfile"
-}
+stop() { stop_pidfile "$1/alertmanager.pid" "alertmanager" 10; }
 
-case "${1:-}" in
-install) install ;;
-start)
-  [ $# -eq 2 ] || { echo "usage: $0 start STATE_DIR" >&2; exit 2; }
-  start "$2"
-  ;;
-stop)
-  [ $# -eq 2 ] || { echo "usage: $0 stop STATE_DIR" >&2; exit 2; }
-  stop "$2"
-  ;;
-*)
-  echo "usage: $0 install | start STATE_DIR | stop STATE_DIR" >&2
-  exit 2
-  ;;
-esac
+service_main "$@"

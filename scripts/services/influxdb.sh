@@ -19,22 +19,8 @@ BIN=$CACHE/bin/influxd
 DB=satellite
 
 log() { echo "influxdb: $*" >&2; }
-
-# free_port prints a loopback TCP port nobody listens on now (bash's
-# /dev/tcp, so that no other tool is needed). Another process may take it
-# before influxd binds it; start then fails and says so.
-free_port() {
-  local p
-  for _ in $(seq 200); do
-    p=$((20000 + RANDOM % 30000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      echo "$p"
-      return
-    fi
-  done
-  log "no free port found"
-  return 1
-}
+# shellcheck source=lib/service.bash
+. "$(dirname "$0")/lib/service.bash"
 
 install() {
   if ! command -v curl >/dev/null 2>&1; then
@@ -124,36 +110,6 @@ CONF
   echo "SATELLITE_TEST_INFLUXD=$BIN"
 }
 
-stop() {
-  local state=$1 pidfile=$1/influxd.pid pid
-  [ -f "$pidfile" ] || return 0
-  pid=$(cat "$pidfile")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid"
-    for _ in $(seq 150); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      log "influxd ($pid) did not stop within 15 s; killing it"
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-  fi
-  rm -f "$pidfile"
-}
+stop() { stop_pidfile "$1/influxd.pid" "influxd" 15; }
 
-case "${1:-}" in
-install) install ;;
-start)
-  [ $# -eq 2 ] || { echo "usage: $0 start STATE_DIR" >&2; exit 2; }
-  start "$2"
-  ;;
-stop)
-  [ $# -eq 2 ] || { echo "usage: $0 stop STATE_DIR" >&2; exit 2; }
-  stop "$2"
-  ;;
-*)
-  echo "usage: $0 install | start STATE_DIR | stop STATE_DIR" >&2
-  exit 2
-  ;;
-esac
+service_main "$@"
