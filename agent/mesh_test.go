@@ -206,7 +206,19 @@ check "file" "root" {
 		}
 	}
 
+	// node-b leaves first, while node-c is up: serf's leave intent is a
+	// broadcast that may have gone only to node-c before node-b's memberlist
+	// said goodbye, and then it reaches node-a only through node-c. Two nodes
+	// of three leaving at once can be seen as failed, as serf would say.
 	b.stop()
+	eventually(t, "node-b's story in node-a's history", func() string {
+		for _, c := range a.history(t, "node=node-b") {
+			if c.Check == "mesh.member" && c.Status == "left" {
+				return ""
+			}
+		}
+		return fmt.Sprintf("%+v", a.history(t, "node=node-b"))
+	})
 	c.stop()
 	eventually(t, "node-a sees node-b and node-c gone, with their last probes, stale", func() string {
 		cs := a.cluster(t)
@@ -232,14 +244,6 @@ check "file" "root" {
 	})
 	// The peers check on node-a now finds too few peers alive.
 	a.waitProbe(t, "peers.mesh", status("critical"))
-	eventually(t, "node-b's story in node-a's history", func() string {
-		for _, c := range a.history(t, "node=node-b") {
-			if c.Check == "mesh.member" && c.Status == "left" {
-				return ""
-			}
-		}
-		return fmt.Sprintf("%+v", a.history(t, "node=node-b"))
-	})
 	if _, err := filepath.Glob(filepath.Join(a.data, "mesh", "*")); err != nil {
 		t.Fatal(err)
 	}

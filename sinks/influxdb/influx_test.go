@@ -135,10 +135,10 @@ func TestReplayStoresOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := countPoints(t, base, db, "satellite_check", "duration_ms"); got != n {
+	if got := awaitPoints(t, base, db, "satellite_check", "duration_ms", n); got != n {
 		t.Errorf("%d check points after writing %d records three times over, want %d", got, n, n)
 	}
-	if got := countPoints(t, base, db, "satellite_state_change", "to_status"); got != 1 {
+	if got := awaitPoints(t, base, db, "satellite_state_change", "to_status", 1); got != 1 {
 		t.Errorf("%d state changes, want 1", got)
 	}
 }
@@ -189,7 +189,7 @@ func TestMissingDatabaseRetried(t *testing.T) {
 	if err := s.Write(context.Background(), batch); err != nil {
 		t.Fatal(err)
 	}
-	if got := countPoints(t, base, later, "satellite_check", "duration_ms"); got != 5 {
+	if got := awaitPoints(t, base, later, "satellite_check", "duration_ms", 5); got != 5 {
 		t.Errorf("%d points, want 5", got)
 	}
 }

@@ -77,7 +77,7 @@ func TestTLSClientCertificate(t *testing.T) {
 		t.Errorf("proxy saw Authorization %q and client %q", auth, clientCN)
 	}
 	mu.Unlock()
-	if got := countPoints(t, base, db, "satellite_check", "duration_ms"); got != 10 {
+	if got := awaitPoints(t, base, db, "satellite_check", "duration_ms", 10); got != 10 {
 		t.Errorf("%d points through TLS, want 10", got)
 	}
 
