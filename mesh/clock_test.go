@@ -21,6 +21,14 @@ import (
 // offset is only measurement error.
 const maxDrift = 5 * time.Millisecond
 
+// sameClock tells whether s is what a peer on this host may read: within
+// maxDrift, or within half its round trip, the bound of the measurement
+// itself (a busy machine stretched one trip to 13 ms in CI and read
+// -5.7 ms).
+func sameClock(s checks.ClockSample) bool {
+	return s.Offset.Abs() < maxDrift || s.Offset.Abs() <= s.RTT/2
+}
+
 // startTrio starts node-a, node-b and node-c on subnet (node-b and node-c
 // join node-a) and waits until each sees the three alive.
 func startTrio(t *testing.T, subnet int, edit func(c *Config)) []*testNode {
@@ -84,7 +92,7 @@ func wantClocks(t *testing.T, n *testNode, rounds int, peers ...string) {
 		}
 		for i, s := range samples {
 			t.Logf("round %d: %s: offset %v, delay %v", round, s.Peer, s.Offset, s.RTT)
-			if s.Peer != peers[i] || s.Offset.Abs() >= maxDrift || s.RTT <= 0 {
+			if s.Peer != peers[i] || !sameClock(s) || s.RTT <= 0 {
 				t.Errorf("round %d: sample %+v, want %s within %v with a delay", round, s, peers[i], maxDrift)
 			}
 		}
@@ -340,7 +348,7 @@ func TestClocksPeersThatDoNotAnswer(t *testing.T) {
 	if took > timeout+3*time.Second {
 		t.Errorf("Clocks took %v with a %v context", took, timeout)
 	}
-	if len(samples) != 2 || samples[0].Peer != "node-b" || samples[0].Offset.Abs() >= maxDrift || samples[0].RTT <= 0 ||
+	if len(samples) != 2 || samples[0].Peer != "node-b" || !sameClock(samples[0]) || samples[0].RTT <= 0 ||
 		samples[1].Peer != "node-e" || (samples[1].Offset-skew).Abs() > 1500*time.Millisecond {
 		t.Errorf("samples %+v", samples)
 	}
