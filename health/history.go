@@ -28,6 +28,9 @@ type Query struct {
 	Node string
 	// Check keeps the changes of one check address.
 	Check string
+	// Status keeps the changes to one status (a check's, such as
+	// "critical", or a cluster event's, such as "failed").
+	Status string
 	// Since keeps the changes at or after a time.
 	Since time.Time
 	// Limit caps the number of changes; zero or less means no cap.

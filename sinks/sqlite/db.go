@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net/url"
 	"os"
@@ -21,6 +22,7 @@ import (
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
+	"github.com/satellite-hq/satellite/health"
 	"github.com/satellite-hq/satellite/sinks"
 )
 
@@ -44,13 +46,33 @@ type DB struct {
 	// pruneChunk is defaultPruneChunk; tests make it small.
 	pruneChunk int
 
-	// insResults[i] inserts resultChunks[i] results in one statement.
+	// insResults[i] inserts resultChunks[i] results in one statement;
+	// insRuns[i] as many rows of runs.
 	insResults []*sql.Stmt
+	insRuns    []*sql.Stmt
 	insChange  *sql.Stmt
+	// These find and add the series of runs and their metrics' slots.
+	selSeries, insSeries, selSlot, nextSlot, insSlot *sql.Stmt
 
 	mu        sync.Mutex // guards lastPrune and closed
 	lastPrune time.Time
 	closed    bool
+
+	cacheMu sync.Mutex // guards series and slots
+	// series and slots cache result_series and metric_slots. Their rows
+	// are never changed or deleted, so an entry stays valid, in every
+	// process, once the transaction that added it committed.
+	series map[seriesKey]int64
+	slots  map[slotKey]int
+}
+
+// seriesKey is the series of runs of one check on one node.
+type seriesKey struct{ check, node string }
+
+// slotKey is a metric of a series.
+type slotKey struct {
+	series int64
+	name   string
 }
 
 var _ sinks.Sink = (*DB)(nil)
@@ -84,7 +106,8 @@ func Open(ctx context.Context, path string, retention time.Duration) (*DB, error
 	if err != nil {
 		return nil, fmt.Errorf("sqlite %s: %w", abs, err)
 	}
-	d := &DB{db: sdb, path: abs, retention: retention, pruneChunk: defaultPruneChunk}
+	d := &DB{db: sdb, path: abs, retention: retention, pruneChunk: defaultPruneChunk,
+		series: map[seriesKey]int64{}, slots: map[slotKey]int{}}
 	if err := d.init(ctx); err != nil {
 		_ = d.closeAll()
 		return nil, err
@@ -137,12 +160,30 @@ func (d *DB) init(ctx context.Context) error {
 		}
 		d.insResults = append(d.insResults, st)
 	}
-	var err error
-	d.insChange, err = d.db.PrepareContext(ctx, `INSERT INTO state_changes
-		(time, node, check_addr, type, previous, status, error)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return fmt.Errorf("sqlite %s: %w", d.path, err)
+	for _, n := range resultChunks {
+		st, err := d.db.PrepareContext(ctx, insertRunsSQL(n))
+		if err != nil {
+			return fmt.Errorf("sqlite %s: %w", d.path, err)
+		}
+		d.insRuns = append(d.insRuns, st)
+	}
+	for _, p := range []struct {
+		st  **sql.Stmt
+		sql string
+	}{
+		{&d.insChange, `INSERT INTO state_changes
+			(time, node, check_addr, type, previous, status, error)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`},
+		{&d.selSeries, `SELECT id FROM result_series WHERE check_addr = ? AND node = ?`},
+		{&d.insSeries, `INSERT INTO result_series (check_addr, node) VALUES (?, ?)`},
+		{&d.selSlot, `SELECT slot FROM metric_slots WHERE series = ? AND name = ?`},
+		{&d.nextSlot, `SELECT coalesce(max(slot) + 1, 0) FROM metric_slots WHERE series = ?`},
+		{&d.insSlot, `INSERT INTO metric_slots (series, name, slot) VALUES (?, ?, ?)`},
+	} {
+		var err error
+		if *p.st, err = d.db.PrepareContext(ctx, p.sql); err != nil {
+			return fmt.Errorf("sqlite %s: %w", d.path, err)
+		}
 	}
 	return nil
 }
@@ -177,10 +218,34 @@ func insertResultsSQL(n int) string {
 	return sb.String()
 }
 
+// runCols is the number of parameters of one row of runs: series, time,
+// part, failing and a value for each of the slotsPerPart slots.
+const runCols = 4 + slotsPerPart
+
+// slotsPerPart is the number of metric columns of a row of runs.
+const slotsPerPart = 8
+
+// insertRunsSQL is an INSERT of n rows of runs, every value a parameter.
+// OR IGNORE: a run stored again with the same time (a batch replayed after
+// its commit was not acknowledged) keeps its first row; it is not an error
+// that would fail the batch on every retry.
+func insertRunsSQL(n int) string {
+	var sb strings.Builder
+	sb.WriteString(`INSERT OR IGNORE INTO runs (series, time, part, failing, v0, v1, v2, v3, v4, v5, v6, v7) VALUES `)
+	for i := range n {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	}
+	return sb.String()
+}
+
 // Path returns the absolute path of the database file.
 func (d *DB) Path() string { return d.path }
 
 // Write stores a batch in one transaction: a row in results for every record,
+// a row in runs for each (two or more for a result of over eight metrics),
 // and a row in state_changes for each with Changed set. At most every ten
 // minutes it then prunes rows past retention; a failed prune does not fail
 // the write, and is retried on the next one.
@@ -241,6 +306,10 @@ func (d *DB) write(ctx context.Context, batch []sinks.Record) error {
 			return fmt.Errorf("sqlite %s: inserting result: %w", d.path, err)
 		}
 	}
+	added, err := d.writeRuns(ctx, tx, batch, times)
+	if err != nil {
+		return err
+	}
 	for i := range batch {
 		r := &batch[i]
 		if r.Changed {
@@ -253,7 +322,135 @@ func (d *DB) write(ctx context.Context, batch []sinks.Record) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlite %s: %w", d.path, err)
 	}
+	if len(added.series) > 0 || len(added.slots) > 0 {
+		d.cacheMu.Lock()
+		maps.Copy(d.series, added.series)
+		maps.Copy(d.slots, added.slots)
+		d.cacheMu.Unlock()
+	}
 	return nil
+}
+
+// cacheAdds are the series and slots a transaction looked up in the
+// database, for the cache once it commits: an id added by a transaction
+// that rolls back is not valid.
+type cacheAdds struct {
+	series map[seriesKey]int64
+	slots  map[slotKey]int
+}
+
+// writeRuns stores the rows of runs of batch in tx: for each record, its
+// failing flag and its finite metric values in their slots.
+func (d *DB) writeRuns(ctx context.Context, tx *sql.Tx, batch []sinks.Record, times []int64) (cacheAdds, error) {
+	var added cacheAdds
+	args := make([]any, 0, len(batch)*runCols)
+	for i := range batch {
+		r := &batch[i]
+		series, err := d.seriesID(ctx, tx, seriesKey{r.Check, r.Node}, &added)
+		if err != nil {
+			return added, err
+		}
+		failing := int64(0)
+		switch r.Status {
+		case health.Warning, health.Critical, health.Blocked:
+			failing = 1
+		}
+		row := len(args)
+		args = append(args, series, times[i], int64(0), failing, nil, nil, nil, nil, nil, nil, nil, nil)
+		var parts map[int]int // part -> where its row starts in args
+		for name, v := range r.Metrics {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				continue
+			}
+			slot, err := d.slot(ctx, tx, slotKey{series, name}, &added)
+			if err != nil {
+				return added, err
+			}
+			part, at := slot/slotsPerPart, row
+			if part > 0 {
+				var ok bool
+				if at, ok = parts[part]; !ok {
+					if parts == nil {
+						parts = map[int]int{}
+					}
+					at = len(args)
+					parts[part] = at
+					args = append(args, series, times[i], int64(part), nil, nil, nil, nil, nil, nil, nil, nil, nil)
+				}
+			}
+			args[at+4+slot%slotsPerPart] = v
+		}
+	}
+	stmts := make([]*sql.Stmt, len(resultChunks)) // made on first use
+	for c, i, n := 0, 0, len(args)/runCols; i < n; {
+		for n-i < resultChunks[c] {
+			c++
+		}
+		if stmts[c] == nil {
+			stmts[c] = tx.StmtContext(ctx, d.insRuns[c])
+		}
+		if _, err := stmts[c].ExecContext(ctx, args[i*runCols:(i+resultChunks[c])*runCols]...); err != nil {
+			return added, fmt.Errorf("sqlite %s: inserting runs: %w", d.path, err)
+		}
+		i += resultChunks[c]
+	}
+	return added, nil
+}
+
+// seriesID returns the id of a series of runs, adding it if it is new.
+func (d *DB) seriesID(ctx context.Context, tx *sql.Tx, k seriesKey, added *cacheAdds) (int64, error) {
+	d.cacheMu.Lock()
+	id, ok := d.series[k]
+	d.cacheMu.Unlock()
+	if ok {
+		return id, nil
+	}
+	if id, ok = added.series[k]; ok {
+		return id, nil
+	}
+	err := tx.StmtContext(ctx, d.selSeries).QueryRowContext(ctx, k.check, k.node).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		var res sql.Result
+		if res, err = tx.StmtContext(ctx, d.insSeries).ExecContext(ctx, k.check, k.node); err == nil {
+			id, err = res.LastInsertId()
+		}
+	}
+	if err != nil {
+		return 0, fmt.Errorf("sqlite %s: series of %s: %w", d.path, k.check, err)
+	}
+	if added.series == nil {
+		added.series = map[seriesKey]int64{}
+	}
+	added.series[k] = id
+	return id, nil
+}
+
+// slot returns the slot of a metric of a series, giving it the next one if
+// it is new.
+func (d *DB) slot(ctx context.Context, tx *sql.Tx, k slotKey, added *cacheAdds) (int, error) {
+	d.cacheMu.Lock()
+	slot, ok := d.slots[k]
+	d.cacheMu.Unlock()
+	if ok {
+		return slot, nil
+	}
+	if slot, ok = added.slots[k]; ok {
+		return slot, nil
+	}
+	err := tx.StmtContext(ctx, d.selSlot).QueryRowContext(ctx, k.series, k.name).Scan(&slot)
+	if errors.Is(err, sql.ErrNoRows) {
+		if err = tx.StmtContext(ctx, d.nextSlot).QueryRowContext(ctx, k.series).Scan(&slot); err == nil {
+			_, err = tx.StmtContext(ctx, d.insSlot).ExecContext(ctx, k.series, k.name, slot)
+		}
+	}
+	if err != nil {
+		return 0, fmt.Errorf("sqlite %s: slot of metric %s: %w", d.path, k.name, err)
+	}
+	if added.slots == nil {
+		added.slots = map[slotKey]int{}
+	}
+	added.slots[k] = slot
+	return slot, nil
 }
 
 func (d *DB) maybePrune(ctx context.Context) {
@@ -277,10 +474,9 @@ func (d *DB) maybePrune(ctx context.Context) {
 	}
 }
 
-// Prune deletes results and state changes older than now minus retention and
-// returns how many rows it deleted. It does nothing when retention is zero or
-// less. Rows go in chunks, each its own transaction, so that writers are never
-// held up for long.
+// Prune deletes results, their runs and state changes older than now minus
+// retention, and returns how many results and state changes it deleted. It does nothing when retention is zero or less. Rows go in chunks,
+// each its own transaction, so that writers are never held up for long.
 func (d *DB) Prune(ctx context.Context, now time.Time) (int64, error) {
 	if d.retention <= 0 {
 		return 0, nil
@@ -288,12 +484,19 @@ func (d *DB) Prune(ctx context.Context, now time.Time) (int64, error) {
 	cutoff := now.Add(-d.retention).UnixNano()
 	var total int64
 	// The table names are constants of ours; only values are parameters.
-	for _, q := range []string{
-		`DELETE FROM results WHERE id IN (SELECT id FROM results WHERE time < ? LIMIT ?)`,
-		`DELETE FROM state_changes WHERE id IN (SELECT id FROM state_changes WHERE time < ? LIMIT ?)`,
+	for _, q := range []struct {
+		sql     string
+		counted bool
+	}{
+		{`DELETE FROM results WHERE id IN (SELECT id FROM results WHERE time < ? LIMIT ?)`, true},
+		{`DELETE FROM state_changes WHERE id IN (SELECT id FROM state_changes WHERE time < ? LIMIT ?)`, true},
+		// A search of each series' oldest runs (runs has no index on time
+		// alone).
+		{`DELETE FROM runs WHERE (series, time, part) IN (SELECT series, time, part FROM runs
+			WHERE series IN (SELECT id FROM result_series) AND time < ? LIMIT ?)`, false},
 	} {
 		for {
-			res, err := d.db.ExecContext(ctx, q, cutoff, d.pruneChunk)
+			res, err := d.db.ExecContext(ctx, q.sql, cutoff, d.pruneChunk)
 			if err != nil {
 				return total, fmt.Errorf("sqlite %s: pruning: %w", d.path, err)
 			}
@@ -301,7 +504,9 @@ func (d *DB) Prune(ctx context.Context, now time.Time) (int64, error) {
 			if err != nil {
 				return total, fmt.Errorf("sqlite %s: pruning: %w", d.path, err)
 			}
-			total += n
+			if q.counted {
+				total += n
+			}
 			if n < int64(d.pruneChunk) {
 				break
 			}
@@ -327,11 +532,13 @@ func (d *DB) Close() error {
 
 func (d *DB) closeAll() error {
 	var errs []error
-	for _, s := range d.insResults {
+	for _, s := range slices.Concat(d.insResults, d.insRuns) {
 		errs = append(errs, s.Close())
 	}
-	if d.insChange != nil {
-		errs = append(errs, d.insChange.Close())
+	for _, s := range []*sql.Stmt{d.insChange, d.selSeries, d.insSeries, d.selSlot, d.nextSlot, d.insSlot} {
+		if s != nil {
+			errs = append(errs, s.Close())
+		}
 	}
 	errs = append(errs, d.db.Close())
 	if err := errors.Join(errs...); err != nil {

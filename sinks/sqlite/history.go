@@ -25,6 +25,10 @@ func (d *DB) StateChanges(ctx context.Context, q health.Query) ([]health.Change,
 		where = append(where, "check_addr = ?")
 		args = append(args, q.Check)
 	}
+	if q.Status != "" {
+		where = append(where, "status = ?")
+		args = append(args, q.Status)
+	}
 	if !q.Since.IsZero() {
 		where = append(where, "time >= ?")
 		args = append(args, q.Since.UnixNano())

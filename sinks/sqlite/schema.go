@@ -49,6 +49,65 @@ var migrations = []migration{
 		`CREATE INDEX state_changes_node_time ON state_changes (node, time)`,
 		`CREATE INDEX state_changes_check_time ON state_changes (check_addr, time)`,
 	},
+	// 2: what the dashboard's charts read (DB.Results): every run again, in
+	// a narrow table clustered by series (a check on a node) and time, with
+	// its failing flag and its finite metric values in slot columns, so that
+	// a range of one check is read in order and without parsing the JSON of
+	// each run. A series' metrics get slots 0, 1, ... as they first come:
+	// slot k is column v(k%8) of the rows of part k/8; part 0 is every run's
+	// row, a part above only holds the slots past the first eight.
+	{
+		`CREATE TABLE result_series (
+			id         INTEGER PRIMARY KEY, -- never reused: a series is never deleted
+			check_addr TEXT    NOT NULL,
+			node       TEXT    NOT NULL,
+			UNIQUE (check_addr, node)
+		)`,
+		`CREATE TABLE metric_slots (
+			series INTEGER NOT NULL, -- result_series.id
+			name   TEXT    NOT NULL, -- the metric
+			slot   INTEGER NOT NULL,
+			PRIMARY KEY (series, name),
+			UNIQUE (series, slot)
+		) WITHOUT ROWID`,
+		// Written in the transaction of its result; a run replayed with the
+		// same time keeps its first row. No foreign key: a check on every
+		// insert.
+		`CREATE TABLE runs (
+			series  INTEGER NOT NULL, -- result_series.id
+			time    INTEGER NOT NULL, -- the result's time, unix nanoseconds
+			part    INTEGER NOT NULL,
+			failing INTEGER,          -- part 0: 1 for warning, critical or blocked, else 0; NULL above
+			v0 REAL, v1 REAL, v2 REAL, v3 REAL, v4 REAL, v5 REAL, v6 REAL, v7 REAL,
+			PRIMARY KEY (series, time, part)
+		) WITHOUT ROWID`,
+		// The runs already stored. metricsJSON writes NaN and the infinities
+		// as strings; the range test leaves out a number too large for a
+		// float64 that another writer could have stored.
+		`INSERT INTO result_series (check_addr, node) SELECT DISTINCT check_addr, node FROM results`,
+		`INSERT INTO metric_slots (series, name, slot)
+			SELECT s.id, m.name, row_number() OVER (PARTITION BY s.id ORDER BY m.name) - 1
+			FROM (SELECT DISTINCT r.check_addr, r.node, j.key AS name FROM results AS r, json_each(r.metrics) AS j
+				WHERE j.type IN ('integer', 'real') AND j.value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308) AS m
+			JOIN result_series AS s ON s.check_addr = m.check_addr AND s.node = m.node`,
+		`INSERT OR IGNORE INTO runs (series, time, part, failing, v0, v1, v2, v3, v4, v5, v6, v7)
+			SELECT s.id, r.time, coalesce(ms.slot / 8, 0) AS p,
+				CASE WHEN coalesce(ms.slot / 8, 0) = 0 THEN r.status IN ('warning', 'critical', 'blocked') END,
+				max(CASE ms.slot % 8 WHEN 0 THEN j.value END), max(CASE ms.slot % 8 WHEN 1 THEN j.value END),
+				max(CASE ms.slot % 8 WHEN 2 THEN j.value END), max(CASE ms.slot % 8 WHEN 3 THEN j.value END),
+				max(CASE ms.slot % 8 WHEN 4 THEN j.value END), max(CASE ms.slot % 8 WHEN 5 THEN j.value END),
+				max(CASE ms.slot % 8 WHEN 6 THEN j.value END), max(CASE ms.slot % 8 WHEN 7 THEN j.value END)
+			FROM results AS r
+			JOIN result_series AS s ON s.check_addr = r.check_addr AND s.node = r.node
+			LEFT JOIN json_each(r.metrics) AS j
+			LEFT JOIN metric_slots AS ms ON ms.series = s.id AND ms.name = j.key
+				AND j.type IN ('integer', 'real') AND j.value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308
+			GROUP BY r.id, p`,
+		// The runs whose every metric is past the first eight slots.
+		`INSERT OR IGNORE INTO runs (series, time, part, failing)
+			SELECT s.id, r.time, 0, r.status IN ('warning', 'critical', 'blocked')
+			FROM results AS r JOIN result_series AS s ON s.check_addr = r.check_addr AND s.node = r.node`,
+	},
 }
 
 // SchemaVersion is the schema version this code writes.
