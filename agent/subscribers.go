@@ -34,7 +34,7 @@ import (
 //	log       state changes and cluster events, at info
 func (a *Agent) subscribe() {
 	if a.histW != nil {
-		a.bus.Subscribe("history", events.SubscribeOptions{}, a.toHistory)
+		a.bus.Subscribe("history", events.SubscribeOptions{Filter: func(e *events.Event) bool { return e.Kind != events.Digest }}, a.toHistory)
 	}
 	a.bus.Subscribe("metrics", events.SubscribeOptions{Filter: (*events.Event).Ran},
 		func(_ context.Context, e *events.Event) { a.metrics.Observe(e) })

@@ -53,11 +53,17 @@ const (
 	// ConfigHash is a node's config hash changing (a reload): From and To
 	// are the hashes.
 	ConfigHash
+	// Digest is a newer digest of a peer whose content changed (its
+	// status, failing checks or config hash; refreshes are not told), for
+	// live views: To is the node's status as the digest says. It is not a
+	// cluster event: neither the history nor the log keep it.
+	Digest
 )
 
 var kindNames = map[Kind]string{
 	CheckRun: "check", MemberJoined: "joined", MemberFailed: "failed", MemberLeft: "left",
 	MemberReaped: "reaped", MemberUpdated: "updated", NodeStatus: "status", ConfigHash: "config_hash",
+	Digest: "digest",
 }
 
 // String is the kind's short name, as logs show it.
@@ -68,8 +74,9 @@ func (k Kind) String() string {
 	return "unknown"
 }
 
-// Cluster reports whether the kind is a cluster event (not a check's).
-func (k Kind) Cluster() bool { return k != CheckRun }
+// Cluster reports whether the kind is a cluster event (not a check's run,
+// nor a view's digest update).
+func (k Kind) Cluster() bool { return k != CheckRun && k != Digest }
 
 // Event is one thing that happened. The fields of a check run are set for
 // CheckRun only; From and To for NodeStatus and ConfigHash.
