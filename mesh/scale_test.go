@@ -230,16 +230,37 @@ func formScale(b *testing.B, n int) *scaleCluster {
 		settle = d
 	}
 	time.Sleep(settle)
+	// MESH_SCALE_WINDOW (real time, default 1m) is the idle window: the
+	// refresh digests come at random points of the period, so a longer
+	// window averages more of them.
 	window := time.Minute
 	if testing.Short() {
 		window = 5 * time.Second
 	}
-	before, reads, t0 := sent.read(), c.reads(), time.Now()
+	if v := os.Getenv("MESH_SCALE_WINDOW"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			b.Fatalf("MESH_SCALE_WINDOW=%q: want a duration > 0", v)
+		}
+		window = d
+	}
+	before, reads, gossip0, t0 := sent.read(), c.reads(), c.gossipCounts(), time.Now()
 	time.Sleep(window)
 	secs := time.Since(t0).Seconds()
 	idle, tcp, serfMsgs := sent.rates(before, secs, n, c.k)
+	// What the mesh sent by gossip in the window, per second undilated:
+	// digests published (refreshes and changes), notices, and digests
+	// received by each node (every copy, replays included).
+	g := c.gossipCounts().minus(gossip0)
+	per := float64(c.k) / secs
+	gossipLine := fmt.Sprintf("idle gossip events: %.2f digests published per s in the mesh, %.2f notices per s, %.1f digest copies received per node per s; a digest is %d bytes",
+		float64(g.published)*per, float64(g.notices)*per, float64(g.received)*per/float64(n), c.digestSize())
+	b.Log(gossipLine)
+	fmt.Fprintln(os.Stderr, gossipLine)
 	readRate := float64(c.reads()-reads) / secs / float64(n) * float64(c.k)
-	b.Logf("idle gossip: %.0f B/node/s over %v (push-pull over TCP %.0f, serf's messages in UDP gossip %.0f); peer endpoint reads (background, watches, anti-entropy): %.2f per node per s", idle, window, tcp, serfMsgs, readRate)
+	idleLine := fmt.Sprintf("idle gossip: %.0f B/node/s over %v (push-pull over TCP %.0f, serf's messages in UDP gossip %.0f); peer endpoint reads (background, watches, anti-entropy): %.2f per node per s", idle, window, tcp, serfMsgs, readRate)
+	b.Log(idleLine)
+	fmt.Fprintln(os.Stderr, idleLine) // now: b.Log shows only once the benchmark is over
 	b.ReportMetric(formedIn.Seconds(), "form-s")
 	b.ReportMetric(idle, "idle-B/node/s")
 	b.ReportMetric(tcp, "idle-tcp-B/node/s")
@@ -300,6 +321,40 @@ func (c *scaleCluster) describe(receiver, node string) string {
 			up, time.Since(since).Round(time.Second), member, known, k.boot, k.apart, had, r.d.Boot, r.d.Seq, time.Since(r.at).Round(time.Second), st.DigestsDropped, st.DigestsRepaired, st.FullSyncs)
 	}
 	return "no such slot"
+}
+
+// gossipCount is what the meshes sent and received by gossip, summed.
+type gossipCount struct{ published, notices, received uint64 }
+
+func (g gossipCount) minus(o gossipCount) gossipCount {
+	return gossipCount{g.published - o.published, g.notices - o.notices, g.received - o.received}
+}
+
+// gossipCounts sums the current meshes' published digests (their
+// sequence numbers), notices sent and digests received.
+func (c *scaleCluster) gossipCounts() gossipCount {
+	var g gossipCount
+	for _, s := range c.slots {
+		m, _, _ := s.mesh()
+		m.mu.Lock()
+		g.published += m.seq
+		m.mu.Unlock()
+		st := m.Stats()
+		g.notices += st.NoticesSent
+		g.received += st.DigestsReceived
+	}
+	return g
+}
+
+// digestSize is the encoded size of the first slot's digest.
+func (c *scaleCluster) digestSize() int {
+	m, _, _ := c.slots[0].mesh()
+	d, names := digestOf(m.local(), m.boot, 1, time.Now())
+	b, err := encodeDigest(d, names)
+	if err != nil {
+		return -1
+	}
+	return len(b)
 }
 
 // reads is how many peer endpoint reads the current meshes made.
