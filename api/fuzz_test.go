@@ -1,6 +1,8 @@
 package api
 
 import (
+	"bytes"
+	"strings"
 	"testing"
 	"time"
 )
@@ -31,5 +33,56 @@ func FuzzHistoryQuery(f *testing.F) {
 		if !q.Since.IsZero() && q.Since.Location() != time.UTC {
 			t.Fatalf("since %v not in UTC from %q", q.Since, raw)
 		}
+	})
+}
+
+func FuzzResultsQuery(f *testing.F) {
+	for _, seed := range []string{
+		"", "check=http.api", "check=http.api&since=168h", "check=a&node=b&since=2026-11-25T12:00:00Z&until=2026-11-25T13:00:00Z&step=1m",
+		"check=a&step=500ms", "check=a&step=-1s", "check=a&since=0", "check=a&until=0", "check=a&since=1h&until=2h",
+		"check=a&step=9223372036854775807ns", "check=a&since=87600h&step=1s", "check=%zz", "check=a;b",
+	} {
+		f.Add(seed)
+	}
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := parseResultsQuery(raw, now, "self")
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("an error without a message")
+			}
+			return
+		}
+		if q.Check == "" || q.Step < time.Second || !q.Until.After(q.Since) {
+			t.Fatalf("accepted %+v from %q", q, raw)
+		}
+		if n := q.Until.Sub(q.Since) / q.Step; n > MaxResultBuckets {
+			t.Fatalf("accepted %d buckets from %q", n, raw)
+		}
+	})
+}
+
+// The event stream's parser (the CLI's --watch reads agents with it): any
+// bytes end in frames or an error, never a panic or a hang.
+func FuzzEventStream(f *testing.F) {
+	for _, seed := range []string{
+		"id: 1\nevent: hello\ndata: {}\n\n", ": ping\n\n", "data: a\ndata: b\n\n", "event: x\n", "\n\n\n", "id\nevent\ndata\n\n",
+		"data:" + strings.Repeat("x", 5000) + "\n\n", "\r\n\r\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n := 0
+		err := readStream(bytes.NewReader(b), func(ev StreamEvent) error {
+			n++
+			if ev.Event == "" {
+				t.Fatal("a frame without an event name")
+			}
+			return nil
+		})
+		if n > len(b) {
+			t.Fatalf("%d frames from %d bytes", n, len(b))
+		}
+		_ = err
 	})
 }

@@ -62,12 +62,16 @@ func (rt route) allow() string {
 // one place (allowed): without a valid token even an unknown path gets 401.
 func (s *Server) routes(reg *prometheus.Registry) http.Handler {
 	s.table = map[string]route{
-		"/v1/status":       {get: s.handleStatus, access: Read},
-		"/v1/status/local": {get: s.handleLocal, access: Read},
-		"/v1/members":      {get: s.handleMembers, access: Read},
-		"/v1/history":      {get: s.handleHistory, access: Read},
-		"/v1/reload":       {post: s.handleReload, access: Read},
-		"/v1/silences":     {get: s.handleSilenceList, post: s.handleSilenceAdd, access: Read},
+		"/v1/status":          {get: s.handleStatus, access: Read},
+		"/v1/status/local":    {get: s.handleLocal, access: Read},
+		"/v1/members":         {get: s.handleMembers, access: Read},
+		"/v1/history":         {get: s.handleHistory, access: Read},
+		"/v1/history/results": {get: s.handleResults, access: Read},
+		"/v1/events":          {get: s.handleEvents, access: Read},
+		"/v1/session":         {get: s.handleSession, access: Read},
+		"/v1/checks":          {get: s.handleChecks, access: Read},
+		"/v1/reload":          {post: s.handleReload, access: Read},
+		"/v1/silences":        {get: s.handleSilenceList, post: s.handleSilenceAdd, access: Read},
 		// Full: it makes the agent send a message to a receiver.
 		"/v1/notify/test": {post: s.handleNotifyTest, access: Full},
 		// Full for GET too: the answers hold secrets (the gossip keys).
@@ -211,6 +215,15 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
 		}
 		m.handler.ServeHTTP(w, r)
 		return
+	}
+	if r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		// A browser pointed at the agent finds the dashboard, when one is
+		// mounted; the redirect says nothing a caller without a token
+		// could not learn from /ui/ itself.
+		if m, _, found := s.mountFor("/ui/"); found && m.access == Public {
+			http.Redirect(w, r, "/ui/", http.StatusFound)
+			return
+		}
 	}
 	if s.allowed(w, r, Read, false) {
 		writeError(w, http.StatusNotFound, "not found")
@@ -387,15 +400,15 @@ func parseHistoryQuery(raw string, now time.Time) (health.Query, error) {
 	}
 	for k, vals := range v {
 		switch k {
-		case "node", "check", "since", "limit":
+		case "node", "check", "status", "since", "limit":
 		default:
-			return q, fmt.Errorf("unknown parameter %q; the parameters are node, check, since and limit", k)
+			return q, fmt.Errorf("unknown parameter %q; the parameters are node, check, status, since and limit", k)
 		}
 		if len(vals) > 1 {
 			return q, fmt.Errorf("parameter %q given %d times", k, len(vals))
 		}
 	}
-	q.Node, q.Check = v.Get("node"), v.Get("check")
+	q.Node, q.Check, q.Status = v.Get("node"), v.Get("check"), v.Get("status")
 	if s := v.Get("since"); s != "" {
 		t, err := health.ParseSince(s, now, time.UTC)
 		if err != nil {

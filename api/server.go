@@ -16,12 +16,14 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/satellite-hq/satellite/dsl"
+	"github.com/satellite-hq/satellite/events"
 	"github.com/satellite-hq/satellite/health"
 )
 
@@ -78,6 +80,12 @@ type Options struct {
 	// MaxHistoryLimit); nil, for a node with agent.history = false, answers
 	// 404 there.
 	History health.HistoryStore
+	// Results is what GET /v1/history/results reads; nil answers 404
+	// there. The agent's SQLite history serves both.
+	Results health.ResultStore
+	// Events is the bus GET /v1/events streams from, one subscription per
+	// client; nil answers 404 there.
+	Events *events.Bus
 }
 
 // Timeouts of the HTTP server; a reload may compile a large config, hence
@@ -96,11 +104,23 @@ const (
 type Server struct {
 	b       Backend
 	history health.HistoryStore
-	log     hclog.Logger
-	listen  string
-	auth    auth
-	tls     *tls.Config
-	handler http.Handler
+	results health.ResultStore
+	events  *events.Bus
+	// streams counts the event streams served now; stopping is closed
+	// when Serve begins to stop, so that streams end before it waits for
+	// the requests in flight.
+	streams    atomic.Int64
+	maxStreams int
+	frames     frameCache
+	nameOnce   sync.Once
+	name       string
+	stopping   chan struct{}
+	stopOnce   sync.Once
+	log        hclog.Logger
+	listen     string
+	auth       auth
+	tls        *tls.Config
+	handler    http.Handler
 
 	// secrets are the tokens, redacted from what the Backend says.
 	secrets []string
@@ -122,7 +142,8 @@ func New(b Backend, opts Options) (*Server, error) {
 	if b == nil {
 		return nil, errors.New("api: no backend")
 	}
-	s := &Server{b: b, history: opts.History, log: opts.Logger, listen: opts.Listen, reloading: make(chan struct{}, 1)}
+	s := &Server{b: b, history: opts.History, results: opts.Results, events: opts.Events, log: opts.Logger, listen: opts.Listen,
+		reloading: make(chan struct{}, 1), stopping: make(chan struct{}), maxStreams: MaxEventStreams}
 	if s.log == nil {
 		s.log = hclog.NewNullLogger()
 	}
@@ -270,6 +291,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		return fmt.Errorf("api: %w", err)
 	case <-ctx.Done():
 	}
+	s.stopOnce.Do(func() { close(s.stopping) })
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	err := srv.Shutdown(sctx)
