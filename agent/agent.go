@@ -29,6 +29,7 @@ import (
 	"github.com/satellite-hq/satellite/notify/silence"
 	"github.com/satellite-hq/satellite/sinks"
 	"github.com/satellite-hq/satellite/sinks/sqlite"
+	"github.com/satellite-hq/satellite/ui"
 )
 
 // Options configure an agent.
@@ -157,12 +158,19 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		}
 	}
 	a.warnPermissions(cfg)
+	// The bus comes before the API, whose event streams subscribe to it;
+	// it is stopped further down, once what it feeds exists.
+	a.bus = events.New(a.log.Named("events"))
 	apiOpts, err := a.apiOptions(cfg)
 	if err != nil {
 		return err
 	}
+	apiOpts.Events = a.bus
 	if a.server, err = api.New(a, apiOpts); err != nil {
 		return err
+	}
+	if err := a.server.Mount("/ui/", ui.Handler(), api.Public); err != nil {
+		return fmt.Errorf("dashboard: %w", err)
 	}
 	p.onStop(a.closeSinks)
 	if err := a.openSilences(cfg); err != nil {
@@ -176,7 +184,6 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		}
 		p.goRun(context.Background(), func(ctx context.Context) error { a.notify.Run(ctx); return nil })
 	}
-	a.bus = events.New(a.log.Named("events"))
 	// Stopping the bus drains every queue into the writers before they close.
 	p.onStop(func() {
 		dctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
@@ -278,7 +285,7 @@ func (a *Agent) config() (*dsl.Config, *engine.Plan) {
 func (a *Agent) apiOptions(cfg *dsl.Config) (api.Options, error) {
 	o := api.Options{Listen: cfg.API.Listen, Logger: a.log.Named("api"), Registry: a.reg}
 	if a.history != nil {
-		o.History = a.history
+		o.History, o.Results = a.history, a.history
 	}
 	if a.opts.Listen != "" {
 		o.Listen = a.opts.Listen

@@ -74,13 +74,13 @@ func noEnv(string) (string, bool) { return "", false }
 
 // startAgent runs an agent on the config in dir, its API on a free loopback
 // port, until the test ends.
-func startAgent(t *testing.T, dir, data string) *testAgent {
+func startAgent(t testing.TB, dir, data string) *testAgent {
 	t.Helper()
 	return startAgentWith(t, dir, data, nil)
 }
 
 // startAgentWith is startAgent with options of the test's (edit may be nil).
-func startAgentWith(t *testing.T, dir, data string, edit func(*agent.Options)) *testAgent {
+func startAgentWith(t testing.TB, dir, data string, edit func(*agent.Options)) *testAgent {
 	t.Helper()
 	logs := &syncBuffer{}
 	log := hclog.New(&hclog.LoggerOptions{Name: "satellite", Level: hclog.Info, Output: logs})

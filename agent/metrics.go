@@ -74,7 +74,23 @@ func (c *busCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *busCollector) Collect(ch chan<- prometheus.Metric) {
 	published, subs := c.bus.Stats()
 	ch <- prometheus.MustNewConstMetric(busPublished, prometheus.CounterValue, float64(published))
+	// Subscribers of one name (the API's event streams, one per client)
+	// are one series: summed, in the order the first subscribed.
+	var order []string
+	sums := map[string]*events.SubscriberStats{}
 	for _, s := range subs {
+		sum, ok := sums[s.Name]
+		if !ok {
+			sum = &events.SubscriberStats{Name: s.Name}
+			sums[s.Name] = sum
+			order = append(order, s.Name)
+		}
+		sum.Queued += s.Queued
+		sum.Delivered += s.Delivered
+		sum.Dropped += s.Dropped
+	}
+	for _, name := range order {
+		s := sums[name]
 		ch <- prometheus.MustNewConstMetric(busQueued, prometheus.GaugeValue, float64(s.Queued), s.Name)
 		ch <- prometheus.MustNewConstMetric(busDelivered, prometheus.CounterValue, float64(s.Delivered), s.Name)
 		ch <- prometheus.MustNewConstMetric(busDropped, prometheus.CounterValue, float64(s.Dropped), s.Name)
