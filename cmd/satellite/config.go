@@ -108,15 +108,8 @@ func (f *configFlags) loadOptions() (dsl.Options, error) {
 // useColor reports whether w is a terminal (a character device) and colour is
 // welcome (NO_COLOR is not set).
 func useColor(w io.Writer) bool {
-	if os.Getenv("NO_COLOR") != "" { // no-color.org: set and not empty
-		return false
-	}
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	// no-color.org: NO_COLOR set and not empty turns colour off.
+	return os.Getenv("NO_COLOR") == "" && isTerminal(w)
 }
 
 func printDiags(w io.Writer, cfg *dsl.Config, diags hcl.Diagnostics) {

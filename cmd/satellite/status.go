@@ -173,6 +173,7 @@ type statusFlags struct {
 	local  bool
 	node   string
 	format string
+	watch  bool
 }
 
 func newStatusCmd() *cobra.Command {
@@ -189,6 +190,10 @@ agents (plain serf agents) are listed apart as foreign and count neither
 way. The answer comes from the agent's own state, never waiting on a peer.
 --local shows this node alone; --node NAME one member, read from it now.
 --format json prints the document as the API sends it, indented.
+--watch draws the table again on every change, live from the agent's event
+stream (GET /v1/events), until Ctrl-C: in place on a terminal, one table after
+another otherwise; with --format json one document per line. It reconnects by
+itself when the stream is lost, and exits with the code of the last table.
 
 The token comes from --token-file, --token or $SATELLITE_TOKEN (the read
 token is enough); it is never printed.
@@ -197,6 +202,7 @@ Exit codes: 0 healthy, 1 degraded (or unknown), 2 usage, 3 no answer from the
 agent (unreachable, token refused, an error answer).`,
 		Example: `  satellite status
   satellite status --local --format json | jq '.probes[] | select(.status != "passing")'
+  satellite status --watch
   satellite status --addr https://node-a:7575 --ca-file ca.crt --token-file api-read.token`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runStatus(cmd, &f) },
@@ -205,6 +211,7 @@ agent (unreachable, token refused, an error answer).`,
 	cmd.Flags().BoolVar(&f.local, "local", false, "this node only (GET /v1/status/local)")
 	cmd.Flags().StringVar(&f.node, "node", "", "one member only, read from it now (GET /v1/status?node=NAME)")
 	cmd.Flags().StringVar(&f.format, "format", "table", "output format: table or json")
+	cmd.Flags().BoolVarP(&f.watch, "watch", "w", false, "draw the table again on every change (the agent's event stream) until Ctrl-C; with --format json, one document per line")
 	return cmd
 }
 
@@ -225,6 +232,9 @@ func runStatus(cmd *cobra.Command, f *statusFlags) error {
 	)
 	if f.local && f.node != "" {
 		return fmt.Errorf("--local and --node are exclusive")
+	}
+	if f.watch {
+		return watchStatus(ctx, stdout, stderr, c, f)
 	}
 	switch {
 	case f.node != "":
