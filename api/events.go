@@ -31,7 +31,7 @@ const (
 	eventWriteTimeout = 10 * time.Second
 	// eventBatchDelay is how long a stream waits, after an event, for the
 	// events that follow it, to send them in one write.
-	eventBatchDelay = 100 * time.Millisecond
+	eventBatchDelay = 250 * time.Millisecond
 	// EventSubscriber names the streams' bus subscriptions on /metrics.
 	EventSubscriber = "api.events"
 )
@@ -149,8 +149,12 @@ func (c *frameCache) encode(e *events.Event) (string, []byte) {
 // eventStream is one client's stream: the bus hands events to push, which
 // never blocks; the request's goroutine writes them.
 type eventStream struct {
-	ch       chan *events.Event
-	overflow atomic.Bool
+	ch chan *events.Event
+	// wake tells the writer that ch has events, and half that it is half
+	// full; each holds at most one token, so the writer wakes once per
+	// batch, not once per event.
+	wake, half chan struct{}
+	overflow   atomic.Bool
 }
 
 func (st *eventStream) push(_ context.Context, e *events.Event) {
@@ -158,6 +162,18 @@ func (st *eventStream) push(_ context.Context, e *events.Event) {
 	case st.ch <- e:
 	default:
 		st.overflow.Store(true)
+	}
+	signal(st.wake)
+	if len(st.ch) >= cap(st.ch)/2 {
+		signal(st.half)
+	}
+}
+
+// signal leaves a token in c unless one is there.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
 	}
 }
 
@@ -196,7 +212,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.streams.Add(-1)
 
-	st := &eventStream{ch: make(chan *events.Event, eventStreamQueue)}
+	st := &eventStream{ch: make(chan *events.Event, eventStreamQueue), wake: make(chan struct{}, 1), half: make(chan struct{}, 1)}
 	// The subscription's own queue only has to cover the moment push
 	// takes; the client's backlog is st.ch.
 	sub := s.events.Subscribe(EventSubscriber, events.SubscribeOptions{Queue: 64, Filter: streamed}, st.push)
@@ -243,15 +259,48 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	ping := time.NewTicker(eventPingInterval)
 	defer ping.Stop()
-	// Events are sent in batches: the first one waiting starts a short
-	// wait (eventBatchDelay) for those that follow it, then all go out in
-	// one write to the socket. A burst of changes costs each stream a few
+	// Events are sent in batches: the first one waiting wakes the writer,
+	// which waits a short while (eventBatchDelay) for those that follow
+	// it, then takes them all from the queue and sends them in one write
+	// to the socket. A burst of changes costs each stream a few
 	// writes, not one per change; a page still sees a change well within
 	// a second.
 	var (
 		batch []*events.Event
 		due   <-chan time.Time
 	)
+	// flush sends what the queue holds; false ends the stream.
+	flush := func() bool {
+		due = nil
+		for len(batch) <= eventStreamQueue {
+			select {
+			case e := <-st.ch:
+				batch = append(batch, e)
+				continue
+			default:
+			}
+			break
+		}
+		reset := st.overflow.Load()
+		if len(batch) == 0 && !reset {
+			return true // a wake for events an earlier batch took
+		}
+		ok := send(func() error {
+			if reset {
+				data, _ := json.Marshal(streamReset{Reason: fmt.Sprintf("more than %d events waited for this client; reconnect and read the state again", eventStreamQueue)})
+				return frame("reset", data)
+			}
+			for _, e := range batch {
+				name, data := s.frames.encode(e)
+				if err := frame(name, data); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		batch = batch[:0]
+		return ok && !reset
+	}
 	for {
 		select {
 		case <-r.Context().Done():
@@ -262,39 +311,17 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			if !send(func() error { _, err := io.WriteString(w, ": ping\n\n"); return err }) {
 				return
 			}
-		case e := <-st.ch:
-			batch = append(batch, e)
+		case <-st.wake:
 			if due == nil {
 				due = time.After(eventBatchDelay)
 			}
-		case <-due:
-			due = nil
-			// The stream's queue is drained with the batch.
-		drain:
-			for len(batch) <= eventStreamQueue {
-				select {
-				case e := <-st.ch:
-					batch = append(batch, e)
-				default:
-					break drain
-				}
+		case <-st.half:
+			// A burst: send now rather than let the queue overflow.
+			if !flush() {
+				return
 			}
-			reset := st.overflow.Load()
-			ok := send(func() error {
-				if reset {
-					data, _ := json.Marshal(streamReset{Reason: fmt.Sprintf("more than %d events waited for this client; reconnect and read the state again", eventStreamQueue)})
-					return frame("reset", data)
-				}
-				for _, e := range batch {
-					name, data := s.frames.encode(e)
-					if err := frame(name, data); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-			batch = batch[:0]
-			if !ok || reset {
+		case <-due:
+			if !flush() {
 				return
 			}
 		}
