@@ -44,13 +44,16 @@ bench:
 
 # Fuzz the parsers for FUZZTIME each: the config compiler (seeded with
 # testdata/hostile), the spool's record decoder, the mesh's digest decoder
-# and peer token check (bytes from the network), the history query parser.
+# and peer token check (bytes from the network), the history and results
+# query parsers, the event stream's parser.
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime $(FUZZTIME) ./engine
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./sinks/spool
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeDigest$$' -fuzztime $(FUZZTIME) ./mesh
 	$(GO) test -run '^$$' -fuzz '^FuzzPeerToken$$' -fuzztime $(FUZZTIME) ./mesh
 	$(GO) test -run '^$$' -fuzz '^FuzzHistoryQuery$$' -fuzztime $(FUZZTIME) ./api
+	$(GO) test -run '^$$' -fuzz '^FuzzResultsQuery$$' -fuzztime $(FUZZTIME) ./api
+	$(GO) test -run '^$$' -fuzz '^FuzzEventStream$$' -fuzztime $(FUZZTIME) ./api
 
 # Regenerates the sink plugin protocol's Go code next to sinkplugin/pb/sink.proto
 # (the generated files are committed, so only a change to the .proto needs
@@ -79,6 +82,12 @@ PROBE_REF ?= satellite/probe:$(VERSION)
 probe-image:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o bin/satellite-probe ./cmd/satellite-probe
 	$(GO) run ./cmd/satellite-probe-image -binary bin/satellite-probe -o bin/satellite-probe.tar -ref $(PROBE_REF)
+
+# Regenerates the dashboard's screenshots in docs/images from the browser
+# tests (Debian's chromium: apt-get install chromium).
+.PHONY: screenshots
+screenshots:
+	SATELLITE_UPDATE_SCREENSHOTS=$(CURDIR)/docs/images $(GO) test -count=1 -run '^TestDashboard' ./cmd/satellite
 
 clean:
 	rm -rf bin .satellite

@@ -101,6 +101,7 @@ export function metricChart(uPlot, el, s) {
           ctx.lineWidth = 1.5 * dpr;
           ctx.setLineDash([6 * dpr, 4 * dpr]);
           ctx.font = `${11 * dpr}px system-ui, sans-serif`;
+          ctx.textAlign = 'right'; // clear of the y axis' labels
           for (const l of lines) {
             const y = Math.round(u.valToPos(l.v, 'y', true));
             if (y < top || y > top + height) continue;
@@ -110,7 +111,7 @@ export function metricChart(uPlot, el, s) {
             ctx.moveTo(left, y);
             ctx.lineTo(left + width, y);
             ctx.stroke();
-            ctx.fillText(l.label, left + 4 * dpr, y - 3 * dpr);
+            ctx.fillText(l.label, left + width - 4 * dpr, y - 3 * dpr);
           }
           ctx.restore();
         },
