@@ -29,7 +29,8 @@ import (
 // A full read (DigestsPath?all=1: every digest the peer holds) is made
 // once after this node joins and when a member comes back from failed
 // with the boot it had (a healed partition), at most once per
-// fullSyncGap: what a joiner or a healed side missed is older than the
+// fullSyncGap (one asked for sooner waits for the gap, it is not
+// dropped): what a joiner or a healed side missed is older than the
 // window, and no digest is gossiped again for it.
 const (
 	// DigestsPath is the peer endpoint's recent-digests resource.
@@ -132,23 +133,40 @@ func (m *Mesh) serveDigests(w http.ResponseWriter, r *http.Request) {
 // antiEntropyInterval (jittered), and a peer's full set when asked
 // (wantFullSync), until ctx is done.
 func (m *Mesh) antiEntropy(ctx context.Context) {
-	var lastFull time.Time
+	var (
+		lastFull time.Time
+		// deferred is a full read asked for within fullSyncGap of the
+		// last one (a partition that heals soon after this node joined):
+		// it is made once the gap has passed, not dropped.
+		deferred     bool
+		deferredFrom string
+	)
 	for {
 		every := m.cfg.antiEntropyEvery
-		t := time.NewTimer(every*9/10 + rand.N(every/5+1))
+		wait := every*9/10 + rand.N(every/5+1)
+		if deferred {
+			wait = min(wait, max(time.Until(lastFull.Add(fullSyncGap)), 0))
+		}
+		t := time.NewTimer(wait)
 		full, from := false, ""
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
 		case <-t.C:
-			full = time.Since(lastFull) > missingSyncGap && m.missingDigests()
+			switch {
+			case deferred && time.Since(lastFull) >= fullSyncGap:
+				full, from, deferred = true, deferredFrom, false
+			default:
+				full = time.Since(lastFull) > missingSyncGap && m.missingDigests()
+			}
 		case from = <-m.fullSync:
 			t.Stop()
 			if time.Since(lastFull) < fullSyncGap {
+				deferred, deferredFrom = true, from
 				continue
 			}
-			full = true
+			full, deferred = true, false
 		}
 		tg, ok := m.satellitePeer(from)
 		if !ok {

@@ -451,6 +451,15 @@ func (m *Mesh) memberEvent(ev serf.MemberEvent) {
 			if known && old.apart && kind == events.MemberJoined && old.boot == boot.Boot && boot.Boot != 0 {
 				healed = mem.Name
 			}
+			// Back from apart: the reads that failed meanwhile backed off
+			// for up to two minutes; read it again soon, so that its
+			// node is no longer shown unreachable once it answers.
+			if known && old.apart && kind == events.MemberJoined {
+				if p := m.peers[mem.Name]; p != nil && p.fails > 0 {
+					p.fails, p.due = 0, time.Time{}
+					p.changed("", len(m.known), now)
+				}
+			}
 		}
 		m.mu.Unlock()
 		if confirmed != nil && m.accept(*confirmed) {
