@@ -68,12 +68,18 @@ func (c *bigCluster) Reload(context.Context) (string, []dsl.JSONDiagnostic, erro
 }
 
 // BenchmarkClusterPage is the cluster page's first render in headless
-// Chromium with 200 nodes × 50 checks: from navigation to every tile
-// drawn, the status document fetched and parsed included.
+// Chromium with 200 nodes × 50 checks (the target), and with 500
+// nodes × 20 (a large cluster): from navigation to every tile drawn, the
+// status document fetched and parsed included.
 //
 //	go test -run '^$' -bench ClusterPage -benchtime 10x ./internal/browsertest
 func BenchmarkClusterPage(b *testing.B) {
-	const nodes, probes = 200, 50
+	for _, c := range []struct{ nodes, probes int }{{200, 50}, {500, 20}} {
+		b.Run(fmt.Sprintf("nodes=%d/checks=%d", c.nodes, c.probes), func(b *testing.B) { benchClusterPage(b, c.nodes, c.probes) })
+	}
+}
+
+func benchClusterPage(b *testing.B, nodes, probes int) {
 	srv, err := api.New(newBigCluster(nodes, probes), api.Options{Listen: "127.0.0.1:0"})
 	if err != nil {
 		b.Fatal(err)
