@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -285,4 +286,45 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Nodes started together refresh at points spread over the period, not in
+// lockstep: the publish at start restarts the period, and the first
+// refresh after it comes at a random fraction of it. Before, every node's
+// first refresh came within the same fifth of the period (0.9 to 1.1 of it
+// after the start), and so did every later one.
+func TestFirstRefreshesSpread(t *testing.T) {
+	const nodes, period = 16, 2 * time.Second
+	var (
+		ms      []*Mesh
+		started []time.Time
+	)
+	for i := range nodes {
+		n := startNode(t, fmt.Sprintf("r%02d", i), addr(94, i+1), func(c *Config) {
+			c.RefreshInterval, c.Debounce = period, 10*time.Millisecond
+		})
+		ms, started = append(ms, n.m), append(started, time.Now())
+	}
+	// When each published its second digest, after its own start.
+	first := make([]time.Duration, nodes)
+	waitFor(t, 3*period, "every node's first refresh", func() bool {
+		done := true
+		for i, m := range ms {
+			m.mu.Lock()
+			seq := m.seq
+			m.mu.Unlock()
+			if first[i] == 0 && seq >= 2 {
+				first[i] = time.Since(started[i])
+			}
+			done = done && first[i] > 0
+		}
+		return done
+	})
+	lo, hi := slices.Min(first), slices.Max(first)
+	t.Logf("first refreshes %v to %v after the start", lo.Round(time.Millisecond), hi.Round(time.Millisecond))
+	// Uniform over the period, 16 of them span less than 2/5 of it with
+	// a chance of about 16·0.4^15, 2e-5.
+	if hi-lo < period*2/5 {
+		t.Errorf("the first refreshes all came within %v of each other: in lockstep", hi-lo)
+	}
 }

@@ -689,13 +689,21 @@ func (m *Mesh) publisher(ctx context.Context) {
 	// The refresh is jittered by ±10%; the first one comes at a uniformly
 	// random point of the period, so that nodes started together (a fleet
 	// rollout, a mass join) spread their refreshes over it instead of
-	// sending them all within its last fifth (measured at 1,000 nodes: a
-	// wave of 5 times the mesh-wide rate cap, 11 KB/node/s).
+	// sending them all within one fifth of it.
+	//
+	// Run notifies once at start, and every publish restarts the period;
+	// so the first refresh comes at a fraction frac, drawn once, of the
+	// period after the last publish, with the period as it is when the
+	// timer fires (it grows as the mesh forms: 60 s alone, 1,000 s among
+	// 1,000). Planning it once, at start, was undone by the start's
+	// publish: a fleet started together refreshed in lockstep.
 	jittered := func() time.Duration {
 		p := m.refreshPeriod()
 		return p*9/10 + rand.N(p/5+1)
 	}
-	refresh := time.NewTimer(rand.N(m.refreshPeriod()) + time.Millisecond)
+	frac := rand.Float64()
+	first, last := true, time.Now()
+	refresh := time.NewTimer(time.Duration(frac*float64(m.refreshPeriod())) + time.Millisecond)
 	defer refresh.Stop()
 	for {
 		select {
@@ -703,8 +711,20 @@ func (m *Mesh) publisher(ctx context.Context) {
 			return
 		case <-m.notify:
 		case <-refresh.C:
+			if first {
+				if wait := time.Until(last.Add(time.Duration(frac * float64(m.refreshPeriod())))); wait > 0 {
+					refresh.Reset(wait) // the mesh grew meanwhile
+					continue
+				}
+			}
+			first = false
 		}
-		refresh.Reset(jittered())
+		last = time.Now()
+		if first {
+			refresh.Reset(time.Duration(frac*float64(m.refreshPeriod())) + time.Millisecond)
+		} else {
+			refresh.Reset(jittered())
+		}
 		if err := m.publish(); err != nil {
 			m.log.Warn("publishing the digest", "error", err)
 		}
