@@ -221,15 +221,35 @@ func formScale(b *testing.B, n int) *scaleCluster {
 	// MESH_SCALE_SETTLE (real time, default 10s) lets the join's
 	// membership backlog drain before the idle window: memberlist sends
 	// every alive message about 4·log10(N+1) times from every node.
+	// MESH_SCALE_SETTLE=drain waits instead until serf's queues (join
+	// intents, user events, queries) of every node together hold fewer
+	// than one message per node, at most 40 minutes: the steady state.
 	settle := 10 * time.Second
-	if v := os.Getenv("MESH_SCALE_SETTLE"); v != "" {
+	switch v := os.Getenv("MESH_SCALE_SETTLE"); v {
+	case "":
+	case "drain":
+		settle = -1
+	default:
 		d, err := time.ParseDuration(v)
 		if err != nil {
 			b.Fatalf("MESH_SCALE_SETTLE=%q: %v", v, err)
 		}
 		settle = d
 	}
-	time.Sleep(settle)
+	if settle >= 0 {
+		time.Sleep(settle)
+	} else {
+		drainStart := time.Now()
+		for {
+			q := c.serfQueued()
+			fmt.Fprintf(os.Stderr, "draining: %v, %d messages in serf's queues\n", time.Since(drainStart).Round(time.Second), q)
+			if q < n || time.Since(drainStart) > 40*time.Minute {
+				break
+			}
+			time.Sleep(30 * time.Second)
+		}
+		b.Logf("serf's queues drained in %v", time.Since(drainStart).Round(time.Second))
+	}
 	// MESH_SCALE_WINDOW (real time, default 1m) is the idle window: the
 	// refresh digests come at random points of the period, so a longer
 	// window averages more of them.
@@ -344,6 +364,20 @@ func (c *scaleCluster) gossipCounts() gossipCount {
 		g.received += st.DigestsReceived
 	}
 	return g
+}
+
+// serfQueued is the messages waiting in every node's serf queues.
+func (c *scaleCluster) serfQueued() int {
+	total := 0
+	for _, s := range c.slots {
+		m, _, _ := s.mesh()
+		st := m.getSerf().Stats()
+		for _, k := range []string{"intent_queue", "event_queue", "query_queue"} {
+			v, _ := strconv.Atoi(st[k])
+			total += v
+		}
+	}
+	return total
 }
 
 // digestSize is the encoded size of the first slot's digest.
