@@ -8,6 +8,7 @@ package checks
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -117,6 +118,12 @@ type Registration struct {
 	Spec hcldec.Spec
 	// Metrics lists the metrics the type reports, for thresholds.
 	Metrics []string
+	// ConfigMetrics, when set, names the metrics a check of this type
+	// declares in its own body (the metrics type's `value "NAME"` blocks),
+	// reported in addition to Metrics. It reads the body's syntax only (block
+	// labels), so it works on a body whose values do not decode, and lets
+	// validate reject a threshold on an undeclared name at file:line.
+	ConfigMetrics func(body hcl.Body) []string
 	// Result lists the extra attributes of `result` that assert may read.
 	Result map[string]cty.Type
 	// Build checks the decoded values and constructs the checker. It does no
@@ -174,6 +181,30 @@ func (r *Registration) ResultValue(res Result, took time.Duration) cty.Value {
 		}
 	}
 	return cty.ObjectVal(attrs)
+}
+
+// ForBody returns the registration as one check declared with body sees
+// it: r itself, or, for a type with ConfigMetrics, a copy whose Metrics
+// include the names the body declares (a declared name that repeats one of
+// the type's own is listed once).
+func (r *Registration) ForBody(body hcl.Body) *Registration {
+	if r.ConfigMetrics == nil || body == nil {
+		return r
+	}
+	extra := r.ConfigMetrics(body)
+	if len(extra) == 0 {
+		return r
+	}
+	metrics := append([]string(nil), r.Metrics...)
+	for _, m := range extra {
+		if !slices.Contains(metrics, m) {
+			metrics = append(metrics, m)
+		}
+	}
+	return &Registration{
+		Type: r.Type, Spec: r.Spec, Metrics: metrics, Result: r.Result,
+		Build: r.Build, Sample: r.Sample, Doc: r.Doc,
+	}
 }
 
 // HasMetric reports whether the type reports the metric.

@@ -199,6 +199,7 @@ func (c *compiler) tooManyChecks(rng *hcl.Range, n int) {
 func (c *compiler) compileInstance(rb *dsl.RawBlock, reg *checks.Registration, meta *hcl.BodyContent, remain hcl.Body, ctx *hcl.EvalContext, addr, key string) *Check {
 	ch := c.newInstance()
 	ch.Address, ch.Key = addr, key
+	reg = reg.ForBody(remain) // the metrics a check names in its own body
 	ch.Type, ch.Name, ch.Registration, ch.DeclRange = rb.Type, rb.Name, reg, rb.DefRange
 	ch.evalCtx = ctx
 	c.decodeMeta(ch, meta, ctx)
