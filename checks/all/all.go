@@ -6,6 +6,7 @@ import (
 	_ "github.com/satellite-hq/satellite/checks/clock"        // clock
 	_ "github.com/satellite-hq/satellite/checks/container"    // container
 	_ "github.com/satellite-hq/satellite/checks/disk"         // disk
+	_ "github.com/satellite-hq/satellite/checks/disklatency"  // disk_latency
 	_ "github.com/satellite-hq/satellite/checks/dns"          // dns
 	_ "github.com/satellite-hq/satellite/checks/exec"         // exec
 	_ "github.com/satellite-hq/satellite/checks/file"         // file
@@ -13,6 +14,7 @@ import (
 	_ "github.com/satellite-hq/satellite/checks/kernelmodule" // kernel_module
 	_ "github.com/satellite-hq/satellite/checks/load"         // load
 	_ "github.com/satellite-hq/satellite/checks/memory"       // memory
+	_ "github.com/satellite-hq/satellite/checks/metrics"      // metrics
 	_ "github.com/satellite-hq/satellite/checks/peers"        // peers
 	_ "github.com/satellite-hq/satellite/checks/process"      // process
 	_ "github.com/satellite-hq/satellite/checks/sysctl"       // sysctl
