@@ -45,7 +45,9 @@ bench:
 # Fuzz the parsers for FUZZTIME each: the config compiler (seeded with
 # testdata/hostile), the spool's record decoder, the mesh's digest decoder
 # and peer token check (bytes from the network), the history and results
-# query parsers, the event stream's parser.
+# query parsers, the event stream's parser, the metrics check's reading of
+# an exposition (filter, expfmt's parser and its values), the heartbeat
+# endpoint's names and the heartbeat files' names (from any check address).
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime $(FUZZTIME) ./engine
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./sinks/spool
@@ -54,6 +56,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzHistoryQuery$$' -fuzztime $(FUZZTIME) ./api
 	$(GO) test -run '^$$' -fuzz '^FuzzResultsQuery$$' -fuzztime $(FUZZTIME) ./api
 	$(GO) test -run '^$$' -fuzz '^FuzzEventStream$$' -fuzztime $(FUZZTIME) ./api
+	$(GO) test -run '^$$' -fuzz '^FuzzHeartbeatName$$' -fuzztime $(FUZZTIME) ./api
+	$(GO) test -run '^$$' -fuzz '^FuzzFileName$$' -fuzztime $(FUZZTIME) ./checks/heartbeat
+	$(GO) test -run '^$$' -fuzz '^FuzzMetricsParse$$' -fuzztime $(FUZZTIME) ./checks/metrics
 
 # Regenerates the sink plugin protocol's Go code next to sinkplugin/pb/sink.proto
 # (the generated files are committed, so only a change to the .proto needs

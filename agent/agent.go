@@ -81,6 +81,9 @@ type Agent struct {
 	notify  *notify.Dispatcher // nil without notifiers
 	// silences are this node's copy of the mesh's silences.
 	silences *silence.Store
+	// heartbeats are the heartbeat checks running, for the API's
+	// POST /v1/heartbeat/NAME; nil until the scheduler exists.
+	heartbeats atomic.Pointer[heartbeatIndex]
 	// clusterAlerts, once set, takes the notification log the mesh
 	// gossips.
 	clusterAlerts atomic.Pointer[notify.Cluster]
@@ -158,6 +161,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		}
 	}
 	a.warnPermissions(cfg)
+	a.warnHeartbeatTokens(plan)
 	// The bus comes before the API, whose event streams subscribe to it;
 	// it is stopped further down, once what it feeds exists.
 	a.bus = events.New(a.log.Named("events"))
@@ -209,6 +213,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		OnEvent:       a.publish,
 		Logger:        a.log.Named("scheduler"),
 	})
+	a.indexHeartbeats(plan)
 	a.metrics = api.NewMetrics(a.sched.Snapshot)
 	a.reg.MustRegister(a.metrics, api.NewBuildInfo(a.opts.Version), &sinkCollector{a: a}, &busCollector{bus: a.bus})
 	if a.mesh != nil {

@@ -110,6 +110,7 @@ func (a *Agent) reload(ctx context.Context) (string, hcl.Diagnostics, error) {
 	a.pubCfg.Store(cfg)
 	if a.sched != nil {
 		a.sched.Update(plan)
+		a.indexHeartbeats(plan)
 	}
 	if m := a.meshRunning(); m != nil {
 		if err := m.SetConfigHash(plan.Hash); err != nil {

@@ -2,9 +2,12 @@ package api
 
 import (
 	"bytes"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 )
 
 // FuzzHistoryQuery feeds raw query strings to the history endpoint's
@@ -84,5 +87,45 @@ func FuzzEventStream(f *testing.F) {
 			t.Fatalf("%d frames from %d bytes", n, len(b))
 		}
 		_ = err
+	})
+}
+
+// FuzzHeartbeatName feeds escaped path segments to the heartbeat endpoint's
+// name parser: it never panics, and what it accepts is a check's name
+// (an identifier, perhaps with a key quoted as the engine quotes it) that
+// escaping gives back as is, and that holds no path of its own.
+func FuzzHeartbeatName(f *testing.F) {
+	for _, seed := range []string{
+		"backup", "heartbeat.backup", "backup%5B%22x%22%5D", `backup["x"]`, "dump%5B%22a%2Fb%22%5D", "..", "%2E%2E",
+		"..%2F..%2Fetc%2Fpasswd", "a/b", "backup%00", "%ff", "%", "backup%5B%27x%27%5D", "b%5B%22%C3%A9%5Cn%22%5D",
+		"heartbeat.heartbeat.x", "ключ", strings.Repeat("a", 1100),
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		name, err := ParseHeartbeatName(raw)
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("an error without a message")
+			}
+			return
+		}
+		block, key, hasKey := strings.Cut(name, "[")
+		if block == "" || strings.ContainsAny(block, "./\\%\"") || strings.ContainsFunc(name, unicode.IsControl) {
+			t.Fatalf("accepted %q from %q", name, raw)
+		}
+		if hasKey {
+			k, err := strconv.Unquote(strings.TrimSuffix(key, "]"))
+			if err != nil || block+"["+strconv.Quote(k)+"]" != name {
+				t.Fatalf("accepted key %q from %q", key, raw)
+			}
+		}
+		if len(name) > MaxHeartbeatName {
+			t.Fatalf("accepted %d bytes", len(name))
+		}
+		// What the client sends for the name parses back to it.
+		if again, err := ParseHeartbeatName(url.PathEscape(name)); err != nil || again != name {
+			t.Fatalf("%q escaped parses as %q, %v", name, again, err)
+		}
 	})
 }

@@ -205,6 +205,9 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
 	if s.dispatchSilence(w, r) { // DELETE /v1/silences/ID: api/silences.go
 		return
 	}
+	if s.dispatchHeartbeat(w, r) { // POST /v1/heartbeat/NAME: api/heartbeat.go
+		return
+	}
 	if m, redirect, found := s.mountFor(r.URL.Path); found {
 		if !s.allowed(w, r, m.access, true) {
 			return

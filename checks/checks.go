@@ -89,6 +89,11 @@ type Env struct {
 	Spec hcldec.Spec
 	// Block is the range of the check block's header, for errors about the whole block.
 	Block hcl.Range
+	// Address is the check's address, TYPE.NAME or TYPE.NAME["key"], for a
+	// type that keeps state of its own by check (the heartbeat type's file
+	// in the data dir). Under an unknown for_each (validate --unknown-env)
+	// it is TYPE.NAME.
+	Address string
 	// BaseDir is the folder of the file that declared the check; relative
 	// file paths in attributes are resolved against it.
 	BaseDir string

@@ -10,6 +10,7 @@ import (
 	_ "github.com/satellite-hq/satellite/checks/dns"          // dns
 	_ "github.com/satellite-hq/satellite/checks/exec"         // exec
 	_ "github.com/satellite-hq/satellite/checks/file"         // file
+	_ "github.com/satellite-hq/satellite/checks/heartbeat"    // heartbeat
 	_ "github.com/satellite-hq/satellite/checks/http"         // http
 	_ "github.com/satellite-hq/satellite/checks/kernelmodule" // kernel_module
 	_ "github.com/satellite-hq/satellite/checks/load"         // load

@@ -7,7 +7,7 @@ import (
 )
 
 func TestBuiltinsRegistered(t *testing.T) {
-	for _, typ := range []string{"clock", "container", "disk", "disk_latency", "dns", "exec", "file", "http", "kernel_module", "load", "memory", "metrics", "peers", "process", "sysctl", "systemd", "tcp", "tls"} {
+	for _, typ := range []string{"clock", "container", "disk", "disk_latency", "dns", "exec", "file", "heartbeat", "http", "kernel_module", "load", "memory", "metrics", "peers", "process", "sysctl", "systemd", "tcp", "tls"} {
 		reg, ok := checks.Lookup(typ)
 		if !ok {
 			t.Errorf("check type %q is not registered", typ)

@@ -69,6 +69,6 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newValidateCmd(), newRunCmd(), newFmtCmd(), newHistoryCmd(), newVersionCmd(),
-		newStatusCmd(), newMembersCmd(), newKeygenCmd(), newKeyringCmd(), newNotifyCmd(), newSilenceCmd())
+		newStatusCmd(), newMembersCmd(), newKeygenCmd(), newKeyringCmd(), newNotifyCmd(), newSilenceCmd(), newHeartbeatCmd())
 	return root
 }
