@@ -83,9 +83,9 @@ func (c *Checker) Check(ctx context.Context) checks.Result {
 }
 
 // evaluate computes the values from a parsed scrape taken at `at`. A
-// value that cannot be computed yet is absent and makes the run unknown; a
-// value whose series are missing makes it critical. The other values are
-// reported either way.
+// value that cannot be computed yet is absent and named in Detail; when no
+// value could be computed the run is unknown. A value whose series are
+// missing makes it critical. The other values are reported either way.
 func (c *Checker) evaluate(exp *exposition, at time.Time) checks.Result {
 	res := checks.Result{Metrics: map[string]float64{
 		MetricSamples:   float64(exp.samples),
@@ -110,17 +110,27 @@ func (c *Checker) evaluate(exp *exposition, at time.Time) checks.Result {
 			unknown = append(unknown, fmt.Sprintf("%s (%s)", v.name, out.unknown))
 		}
 	}
-	var msgs []string
-	msgs = append(msgs, errs...)
+	measured := len(c.values) - len(errs) - len(unknown)
+	var pending string
 	if len(unknown) > 0 {
-		msgs = append(msgs, "not measured yet: "+strings.Join(unknown, ", "))
+		pending = "not measured yet: " + strings.Join(unknown, ", ")
 	}
 	switch {
 	case len(errs) > 0:
 		res.Status = checks.StatusCritical
-	case len(unknown) > 0:
+		res.Error = strings.Join(errs, "; ")
+		if pending != "" {
+			res.Error += "; " + pending
+		}
+	case pending != "" && measured == 0:
+		// Nothing to judge: unknown, not passing.
 		res.Status = checks.StatusUnknown
+		res.Error = pending
+	case pending != "":
+		// The values measured are judged; the others are named, so a
+		// fresh agent (a 10m window) or an idle histogram does not hide
+		// what can be seen.
+		res.Detail = pending
 	}
-	res.Error = strings.Join(msgs, "; ")
 	return res
 }

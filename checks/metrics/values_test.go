@@ -136,14 +136,15 @@ func TestValues(t *testing.T) {
 	wantValue(t, res, "up_min", 0)
 	for _, name := range []string{"req_rate", "req_rate_a200", "req_rate_max", "errors", "p99_ms", "p50_a", "p99_max", "p99_min", "observed_per_second", "observed_seconds"} {
 		wantAbsent(t, res, name)
-		if !strings.Contains(res.Error, name+" (the first scrape") {
-			t.Errorf("error %q does not name %s as not measured yet", res.Error, name)
+		if !strings.Contains(res.Detail, name+" (the first scrape") {
+			t.Errorf("detail %q does not name %s as not measured yet", res.Detail, name)
 		}
 	}
-	if res.Status != checks.StatusUnknown {
-		t.Errorf("first run: status %q, want unknown", res.Status)
+	// Some values were measured: the run is judged on them, not unknown.
+	if res.Status != "" {
+		t.Errorf("first run: status %q, want the checker's own verdict empty", res.Status)
 	}
-	// up_min = 0 is below its critical threshold: critical wins over unknown.
+	// up_min = 0 is below its critical threshold: judged at once.
 	if v.Status != checks.StatusCritical || !strings.Contains(v.Error, "up_min 0 is below the critical threshold 1") {
 		t.Errorf("first run judged %s: %s", v.Status, v.Error)
 	}
@@ -282,8 +283,8 @@ check "metrics" "t" {
 	res, _ := c.run(t) // nothing observed in the window
 	wantAbsent(t, res, "p99")
 	wantValue(t, res, "count", 0)
-	if res.Status != checks.StatusUnknown || res.Error != "not measured yet: p99 (no observations in the last 10s)" {
-		t.Errorf("status %q, error %q", res.Status, res.Error)
+	if res.Status != "" || res.Error != "" || res.Detail != "not measured yet: p99 (no observations in the last 10s)" {
+		t.Errorf("status %q, error %q, detail %q", res.Status, res.Error, res.Detail)
 	}
 	observe(e.lat.WithLabelValues("a"), 0.2, 1)
 	c.clock.add(10 * time.Second)
@@ -423,7 +424,19 @@ check "metrics" "t" {
 	wantAbsent(t, res, "up")
 	wantAbsent(t, res, "down")
 	wantValue(t, res, "twice", 2+5)
-	if v.Status != checks.StatusUnknown || res.Error != "not measured yet: up (the value is NaN), down (the value is +Inf)" {
-		t.Errorf("%s: %q", v.Status, res.Error)
+	if v.Status != checks.StatusPassing || res.Detail != "not measured yet: up (the value is NaN), down (the value is +Inf)" {
+		t.Errorf("%s: %q", v.Status, res.Detail)
+	}
+	// With no value measured at all, the run is unknown.
+	ep = serveText(t, "text/plain; version=0.0.4", "up NaN\n")
+	c = compile(t, fmt.Sprintf(`
+check "metrics" "t" {
+  url = "%s/metrics"
+  value "up" { gauge = "up" }
+}
+`, ep.srv.URL))
+	res, v = c.run(t)
+	if v.Status != checks.StatusUnknown || res.Error != "not measured yet: up (the value is NaN)" {
+		t.Errorf("no value measured: %s: %q", v.Status, res.Error)
 	}
 }

@@ -371,6 +371,9 @@ func writeStatusTable(w io.Writer, cs health.Cluster, local bool, now time.Time,
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if err := writeWhy(&out, nodes, color); err != nil {
+		return err
+	}
 	if len(cs.Foreign) > 0 {
 		parts := make([]string, len(cs.Foreign))
 		for i, m := range cs.Foreign {
@@ -386,6 +389,70 @@ func writeStatusTable(w io.Writer, cs health.Cluster, local bool, now time.Time,
 	}
 	_, err := io.WriteString(w, trimLines(out.String()))
 	return err
+}
+
+// whyRows and whyWidth bound the table of failing checks under the nodes:
+// at most whyRows checks, each reason cut to whyWidth runes (--format json
+// has them all, whole).
+const (
+	whyRows  = 20
+	whyWidth = 120
+)
+
+// writeWhy writes, when checks are failing, a table of them with their
+// reasons (CHECK NODE STATUS WHY), so that the answer to "why is it
+// degraded" is on the screen: "wal_fsync_p99_ms 254 is above the critical
+// threshold 50", not only "metrics.etcd critical". Sorted by node, then
+// check; critical before blocked and unknown (a warning does not
+// degrade a node, so it is not listed, as in FAILING).
+func writeWhy(out *bytes.Buffer, nodes []health.Node, color bool) error {
+	type row struct {
+		node string
+		p    health.Probe
+	}
+	var rows []row
+	for _, n := range nodes {
+		for _, p := range n.Probes {
+			if p.Status.Failing() {
+				rows = append(rows, row{n.Name, p})
+			}
+		}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	rank := func(s health.Status) int {
+		if s == health.Critical {
+			return 0
+		}
+		return 1
+	}
+	sort.SliceStable(rows, func(i, j int) bool {
+		if a, b := rank(rows[i].p.Status), rank(rows[j].p.Status); a != b {
+			return a < b
+		}
+		if rows[i].node != rows[j].node {
+			return rows[i].node < rows[j].node
+		}
+		return rows[i].p.Checker < rows[j].p.Checker
+	})
+	out.WriteByte('\n')
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "CHECK\tNODE\t%s\tWHY\n", paint("STATUS", "", color))
+	for i, r := range rows {
+		if i == whyRows {
+			break
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", cell(r.p.Checker), cell(r.node),
+			paint(cell(string(r.p.Status)), string(r.p.Status), color), orDash(truncate(cell(r.p.Error), whyWidth)))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(rows) > whyRows {
+		fmt.Fprintf(out, "... and %d more failing checks (--format json lists them all)\n", len(rows)-whyRows)
+	}
+	return nil
 }
 
 // nodeHash is a node's config hash: the document's, else its member's tag.

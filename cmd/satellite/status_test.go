@@ -280,8 +280,16 @@ func TestStatusLocal(t *testing.T) {
 		t.Errorf("summary:\n%s", r.stdout)
 	}
 	rows := tableRows(r.stdout)
-	if len(rows) != 3 || rows["node-b"] == nil || rows["node-a"] != nil {
+	// The summary, the node table (header, node-b) and the failing
+	// checks (header, tcp.etcd, http.api).
+	if len(rows) != 6 || rows["node-b"] == nil || rows["node-a"] != nil {
 		t.Errorf("want node-b alone:\n%s", r.stdout)
+	}
+	if want := []string{"tcp.etcd", "node-b", "critical", "-"}; !reflect.DeepEqual(rows["tcp.etcd"], want) {
+		t.Errorf("failing checks: %q, want %q\n%s", rows["tcp.etcd"], want, r.stdout)
+	}
+	if i, j := strings.Index(r.stdout, "tcp.etcd  node-b"), strings.Index(r.stdout, "http.api  node-b"); i < 0 || j < i {
+		t.Errorf("critical checks come before blocked ones:\n%s", r.stdout)
 	}
 	// Without a document time, the age is against the clock.
 	if got := rows["node-b"][3]; got == "-" || got == "2s" {
@@ -631,4 +639,37 @@ func TestStatusTableLarge(t *testing.T) {
 		t.Errorf("%d degraded rows", degraded)
 	}
 	mustContainAll(t, buf.String(), "2 config hashes in the mesh: a1b2c3d4 (857 nodes), e5f6a7b8 (143 nodes)")
+}
+
+// The failing checks under the table say why, bounded in rows and width.
+func TestStatusWhy(t *testing.T) {
+	var probes []health.Probe
+	for i := range 25 {
+		probes = append(probes, health.Probe{Checker: fmt.Sprintf("disk.d%02d", i), Status: health.Blocked,
+			Error: "blocked by metrics.etcd (critical) " + strings.Repeat("x", 200)})
+	}
+	probes = append(probes, health.Probe{Checker: "metrics.etcd", Status: health.Critical,
+		Error: "wal_fsync_p99_ms 254.72 is above the critical threshold 50"})
+	probes = append(probes, health.Probe{Checker: "http.etcd", Status: health.Passing})
+	cs := health.ClusterOf([]health.Node{{Name: "master-1", Status: health.Degraded, Probes: probes}}, docTime)
+	var b bytes.Buffer
+	if err := writeStatusTable(&b, cs, false, docTime, false); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	mustContainAll(t, out, "CHECK         NODE      STATUS    WHY\n",
+		"metrics.etcd  master-1  critical  wal_fsync_p99_ms 254.72 is above the critical threshold 50\n",
+		"... and 6 more failing checks (--format json lists them all)\n")
+	if strings.Contains(out, "http.etcd") {
+		t.Errorf("a passing check is listed:\n%s", out)
+	}
+	why := out[strings.Index(out, "CHECK "):]
+	if i, j := strings.Index(why, "metrics.etcd  master-1"), strings.Index(why, "disk.d00"); i < 0 || j < i {
+		t.Errorf("the critical check is not first:\n%s", out)
+	}
+	for line := range strings.Lines(out) {
+		if n := utf8.RuneCountInString(line); n > 250 {
+			t.Errorf("a line of %d runes: %q", n, line)
+		}
+	}
 }
