@@ -1,35 +1,7 @@
 # Checks for masters only: etcd and the control plane, which kubeadm runs as
 # static pods. Each endpoint is checked on this node's own instance.
 
-# etcd, with the client certificate kubeadm makes for health checks. etcd
-# answers {"health":"true","reason":""} when it has a leader and its
-# storage answers.
-check "http" "etcd" {
-  only_on = { role = "master" }
-  url     = "https://127.0.0.1:2379/health"
-  tls {
-    ca_file   = "${var.pki}/etcd/ca.crt"
-    cert_file = "${var.pki}/etcd/healthcheck-client.crt"
-    key_file  = "${var.pki}/etcd/healthcheck-client.key"
-  }
-
-  threshold "latency_ms" {
-    warn = 100
-    crit = 500
-  }
-
-  # kubeadm's certificates last a year: renew before they lapse.
-  threshold "tls_expires_in_days" {
-    warn      = 30
-    crit      = 7
-    direction = "below"
-  }
-
-  assert {
-    condition     = try(result.json.health, "") == "true"
-    error_message = "etcd is unhealthy: ${result.body}"
-  }
-}
+# etcd's checks are in etcd.hcl.
 
 # The API server's liveness and readiness, anonymous (kubeadm allows both).
 # Its certificate names "kubernetes", not 127.0.0.1.
@@ -100,10 +72,4 @@ check "http" "controller_manager" {
     condition     = result.body == "ok"
     error_message = "kube-controller-manager healthz said ${result.body}"
   }
-}
-
-# The port etcd members talk to each other on.
-check "tcp" "etcd_peer" {
-  only_on = { role = "master" }
-  address = "127.0.0.1:2380"
 }
