@@ -15,6 +15,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/satellite-hq/satellite/internal/atomicfile"
+
 	"github.com/satellite-hq/satellite/checks"
 )
 
@@ -154,7 +156,7 @@ func load(path, address string) (Record, error) {
 // save replaces the record at path: a temporary file in the same folder
 // (created with the folder when missing), fsync, rename, then fsync of the
 // folder, so that a crash leaves the old record or the new one, never half.
-func save(path string, r Record) (err error) {
+func save(path string, r Record) error {
 	data, err := json.Marshal(r)
 	if err != nil {
 		return err
@@ -163,34 +165,8 @@ func save(path string, r Record) (err error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, tmpPattern)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = os.Remove(f.Name())
-		}
-	}()
-	_, err = f.Write(append(data, '\n'))
-	if err == nil {
-		err = f.Chmod(0o640)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
+	if err := atomicfile.Write(path, append(data, '\n'), 0o640, tmpPattern); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		_ = d.Close()
 	}
 	return nil
 }

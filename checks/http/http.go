@@ -10,12 +10,15 @@ import (
 	"slices"
 	"strings"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/zclconf/go-cty/cty"
+
 	"github.com/satellite-hq/satellite/checks"
 	"github.com/satellite-hq/satellite/dsl"
 	"github.com/satellite-hq/satellite/internal/tlsblock"
-	"github.com/zclconf/go-cty/cty"
 )
 
 //go:embed sample.hcl
@@ -203,21 +206,7 @@ func validateURL(a *dsl.Attrs, raw string) *url.URL {
 }
 
 // isToken reports whether s is an RFC 9110 token (methods, header names).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
+func isToken(s string) bool { return httpguts.ValidHeaderFieldName(s) }
 
 func isLowerStandardMethod(m string) bool {
 	switch strings.ToUpper(m) {
@@ -228,15 +217,9 @@ func isLowerStandardMethod(m string) bool {
 	return false
 }
 
-// validHeaderValue rejects control characters other than tab (RFC 9110 field-value).
-func validHeaderValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; (c < ' ' && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
+// validHeaderValue rejects control characters other than tab (RFC 9110
+// field-value).
+func validHeaderValue(v string) bool { return httpguts.ValidHeaderFieldValue(v) }
 
 func validPort(p string) bool {
 	n := 0

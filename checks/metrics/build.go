@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/dustin/go-humanize"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -400,29 +402,9 @@ func validPort(p string) bool {
 	return err == nil && len(p) <= 5 && n >= 1 && n <= 65535
 }
 
-// isToken reports whether s is an RFC 9110 token (header names).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
+// isToken reports whether s is an RFC 9110 token (methods, header names).
+func isToken(s string) bool { return httpguts.ValidHeaderFieldName(s) }
 
-// validHeaderValue rejects control characters other than tab (RFC 9110 field-value).
-func validHeaderValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; (c < ' ' && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
+// validHeaderValue rejects control characters other than tab (RFC 9110
+// field-value).
+func validHeaderValue(v string) bool { return httpguts.ValidHeaderFieldValue(v) }

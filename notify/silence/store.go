@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/satellite-hq/satellite/internal/atomicfile"
+
 	"github.com/hashicorp/go-hclog"
 )
 
@@ -275,36 +277,9 @@ func (s *Store) persist(e edit) error {
 
 // writeAtomic replaces path with data: a temporary file in the same
 // folder, fsync, rename, then fsync of the folder.
-func writeAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, tmpPattern)
-	if err != nil {
-		return fmt.Errorf("silences: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			_ = os.Remove(f.Name())
-		}
-	}()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(0o640)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
+func writeAtomic(path string, data []byte) error {
+	if err := atomicfile.Write(path, data, 0o640, tmpPattern); err != nil {
 		return fmt.Errorf("silences: writing %s: %w", path, err)
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		_ = d.Close()
 	}
 	return nil
 }
