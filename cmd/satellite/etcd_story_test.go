@@ -169,11 +169,7 @@ defaults {
   tags     = { role = "master" }
 }
 `, t.TempDir()))
-	p := startProc(t, dir)
-	t.Cleanup(func() {
-		p.signal(t, os.Interrupt)
-		p.wait(t)
-	})
+	p := startProc(t, dir) // stopped at cleanup, before etcd and the rig
 
 	checks := []string{"http.etcd", "metrics.etcd", "disk_latency.etcd", "tcp.etcd_peer"}
 	probes := func() map[string]health.Probe {
