@@ -6,9 +6,10 @@ import (
 	_ "embed"
 	"maps"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/satellite-hq/satellite/internal/httpurl"
 
 	"golang.org/x/net/http/httpguts"
 
@@ -92,7 +93,10 @@ func Build(cfg cty.Value, env checks.Env) (checks.Checker, hcl.Diagnostics) {
 	complete := true
 
 	if u, ok := dsl.Required(a, "url", `the address to request, such as "https://127.0.0.1:6443/healthz"`, a.String); ok {
-		if parsed := validateURL(a, u); parsed != nil {
+		if parsed := httpurl.Validate(a, u, httpurl.Hints{
+			Needs: "an http check needs", Example: "https://127.0.0.1:6443/healthz",
+			Host: `write it like "http://127.0.0.1:8080/health" (with unix_socket, the host only names the server, as in "http://docker/_ping")`,
+		}); parsed != nil {
 			c.url = parsed
 		} else {
 			complete = false
@@ -179,32 +183,6 @@ func Build(cfg cty.Value, env checks.Env) (checks.Checker, hcl.Diagnostics) {
 	return c, a.Diags
 }
 
-// validateURL parses the url attribute; it reports what is wrong and returns nil.
-func validateURL(a *dsl.Attrs, raw string) *url.URL {
-	if !strings.Contains(raw, "://") {
-		a.Errorf("url", "Missing URL scheme", "The url %q has no scheme; write it with http:// or https://, such as %q.", raw, "http://"+raw)
-		return nil
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		a.Errorf("url", "Invalid URL", "%q is not a URL: %s.", raw, unwrapURLError(err))
-		return nil
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		a.Errorf("url", "Unsupported URL scheme", "The url %q has scheme %q; an http check needs an http:// or https:// URL, such as \"https://127.0.0.1:6443/healthz\".", u.Redacted(), u.Scheme)
-		return nil
-	}
-	if u.Host == "" {
-		a.Errorf("url", "URL without a host", "The url %q has no host; write it like \"http://127.0.0.1:8080/health\" (with unix_socket, the host only names the server, as in \"http://docker/_ping\").", u.Redacted())
-		return nil
-	}
-	if p := u.Port(); p != "" && !validPort(p) {
-		a.Errorf("url", "Invalid port", "The url %q has port %q; a port is a number from 1 to 65535.", u.Redacted(), p)
-		return nil
-	}
-	return u
-}
-
 // isToken reports whether s is an RFC 9110 token (methods, header names).
 func isToken(s string) bool { return httpguts.ValidHeaderFieldName(s) }
 
@@ -220,21 +198,3 @@ func isLowerStandardMethod(m string) bool {
 // validHeaderValue rejects control characters other than tab (RFC 9110
 // field-value).
 func validHeaderValue(v string) bool { return httpguts.ValidHeaderFieldValue(v) }
-
-func validPort(p string) bool {
-	n := 0
-	for i := 0; i < len(p); i++ {
-		if p[i] < '0' || p[i] > '9' || i >= 5 {
-			return false
-		}
-		n = n*10 + int(p[i]-'0')
-	}
-	return n >= 1 && n <= 65535
-}
-
-func unwrapURLError(err error) error {
-	if ue, ok := err.(*url.Error); ok {
-		return ue.Err
-	}
-	return err
-}

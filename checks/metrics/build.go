@@ -4,13 +4,13 @@ import (
 	"fmt"
 	"maps"
 	"math"
-	"net/url"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/satellite-hq/satellite/internal/httpurl"
 
 	"golang.org/x/net/http/httpguts"
 
@@ -99,7 +99,10 @@ func Build(cfg cty.Value, env checks.Env) (checks.Checker, hcl.Diagnostics) {
 	complete := true
 
 	if u, ok := dsl.Required(a, "url", `the metrics endpoint to scrape, such as "https://127.0.0.1:2379/metrics"`, a.String); ok {
-		if parsed := validateURL(a, u); parsed != nil {
+		if parsed := httpurl.Validate(a, u, httpurl.Hints{
+			Needs: "a metrics check scrapes", Example: "http://127.0.0.1:9100/metrics",
+			Host: `write it like "http://127.0.0.1:9100/metrics"`,
+		}); parsed != nil {
 			c.url = parsed
 		} else {
 			complete = false
@@ -344,35 +347,6 @@ func errorAt(va *dsl.Attrs, rng hcl.Range, summary, format string, args ...any) 
 	})
 }
 
-// validateURL parses the url attribute; it reports what is wrong and returns nil.
-func validateURL(a *dsl.Attrs, raw string) *url.URL {
-	if !strings.Contains(raw, "://") {
-		a.Errorf("url", "Missing URL scheme", "The url %q has no scheme; write it with http:// or https://, such as %q.", raw, "http://"+raw)
-		return nil
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		if ue, ok := err.(*url.Error); ok {
-			err = ue.Err
-		}
-		a.Errorf("url", "Invalid URL", "%q is not a URL: %s.", raw, err)
-		return nil
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		a.Errorf("url", "Unsupported URL scheme", "The url %q has scheme %q; a metrics check scrapes an http:// or https:// URL, such as \"http://127.0.0.1:9100/metrics\".", u.Redacted(), u.Scheme)
-		return nil
-	}
-	if u.Host == "" {
-		a.Errorf("url", "URL without a host", "The url %q has no host; write it like \"http://127.0.0.1:9100/metrics\".", u.Redacted())
-		return nil
-	}
-	if p := u.Port(); p != "" && !validPort(p) {
-		a.Errorf("url", "Invalid port", "The url %q has port %q; a port is a number from 1 to 65535.", u.Redacted(), p)
-		return nil
-	}
-	return u
-}
-
 // buildHeaders checks and sets the request headers; Host sets the Host.
 func buildHeaders(a *dsl.Attrs, hs map[string]string, c *Checker) bool {
 	ok := true
@@ -395,11 +369,6 @@ func buildHeaders(a *dsl.Attrs, hs map[string]string, c *Checker) bool {
 		}
 	}
 	return ok
-}
-
-func validPort(p string) bool {
-	n, err := strconv.Atoi(p)
-	return err == nil && len(p) <= 5 && n >= 1 && n <= 65535
 }
 
 // isToken reports whether s is an RFC 9110 token (methods, header names).
