@@ -168,12 +168,7 @@ func Build(cfg cty.Value, env checks.Env) (checks.Checker, hcl.Diagnostics) {
 		complete = false
 	}
 
-	if t, ok := a.Nested("tls"); ok {
-		if !tlsblock.Build(t, env.BaseDir, &c.tls) {
-			complete = false
-		}
-		a.Merge(t)
-	} else if a.IsUnknown("tls") {
+	if !tlsblock.FromBlock(a, env.BaseDir, &c.tls) {
 		complete = false
 	}
 

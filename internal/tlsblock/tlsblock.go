@@ -146,3 +146,17 @@ func (o *Options) Dial(ctx context.Context, dial func(context.Context, string, s
 	}
 	return conn, nil
 }
+
+// FromBlock reads the optional `tls` block nested in a into out, merging
+// its diagnostics into a. It returns false when the block has a wrong or
+// unknown value, or is itself unknown (validate --unknown-env); true when
+// it is fine or absent.
+func FromBlock(a *dsl.Attrs, baseDir string, out *Options) bool {
+	t, ok := a.Nested("tls")
+	if !ok {
+		return !a.IsUnknown("tls")
+	}
+	complete := Build(t, baseDir, out)
+	a.Merge(t)
+	return complete
+}
