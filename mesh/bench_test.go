@@ -23,9 +23,28 @@ import (
 // streams, every node of the process together), and of it the TCP
 // streams (push-pull) and serf's messages in the gossip (user events such
 // as digests, member intents, queries).
-type byteSink struct{ sent, tcp, serfMsgs atomic.Uint64 }
+//
+// It also keeps what explains a backlog: the alive, suspect and dead
+// messages memberlist took as news (each one queued for rebroadcast), and
+// memberlist's own broadcast queue as each node samples it (every
+// QueueCheckInterval), summed with the number of samples.
+type byteSink struct {
+	sent, tcp, serfMsgs        atomic.Uint64
+	alive, suspect, dead       atomic.Uint64
+	mlQueueSum, mlQueueSamples atomic.Uint64
+}
 
 func (s *byteSink) count(key []string, val float32) {
+	if len(key) == 3 && key[0] == "memberlist" && key[1] == "msg" {
+		switch key[2] {
+		case "alive":
+			s.alive.Add(uint64(val))
+		case "suspect":
+			s.suspect.Add(uint64(val))
+		case "dead":
+			s.dead.Add(uint64(val))
+		}
+	}
 	if len(key) == 3 && key[0] == "memberlist" && key[2] == "sent" {
 		s.sent.Add(uint64(val))
 		if key[1] == "tcp" {
@@ -38,6 +57,17 @@ func (s *byteSink) sample(key []string, val float32) {
 	if len(key) == 3 && key[0] == "serf" && key[1] == "msgs" && key[2] == "sent" {
 		s.serfMsgs.Add(uint64(val))
 	}
+	if len(key) == 3 && key[0] == "memberlist" && key[1] == "queue" && key[2] == "broadcasts" {
+		s.mlQueueSum.Add(uint64(val))
+		s.mlQueueSamples.Add(1)
+	}
+}
+
+// membership is a reading of what memberlist took as news and queued.
+type membership struct{ alive, suspect, dead, queueSum, queueSamples uint64 }
+
+func (s *byteSink) membership() membership {
+	return membership{s.alive.Load(), s.suspect.Load(), s.dead.Load(), s.mlQueueSum.Load(), s.mlQueueSamples.Load()}
 }
 
 // byteCount is a reading of the sink.

@@ -239,11 +239,32 @@ func formScale(b *testing.B, n int) *scaleCluster {
 	if settle >= 0 {
 		time.Sleep(settle)
 	} else {
-		drainStart := time.Now()
+		// MESH_SCALE_DRAIN_MAX (real time, default 40m) bounds the wait.
+		drainMax := 40 * time.Minute
+		if v := os.Getenv("MESH_SCALE_DRAIN_MAX"); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				b.Fatalf("MESH_SCALE_DRAIN_MAX=%q: want a duration > 0", v)
+			}
+			drainMax = d
+		}
+		drainStart, last, prev := time.Now(), time.Now(), sent.membership()
 		for {
 			q := c.serfQueued()
-			fmt.Fprintf(os.Stderr, "draining: %v, %d messages in serf's queues\n", time.Since(drainStart).Round(time.Second), q)
-			if q < n || time.Since(drainStart) > 40*time.Minute {
+			now := sent.membership()
+			// Per node per second undilated: the membership news each
+			// node took (each queued for rebroadcast), and memberlist's
+			// own queue as the nodes sampled it since the last line.
+			per := float64(c.k) / time.Since(last).Seconds() / float64(n)
+			mlq := 0.0
+			if k := now.queueSamples - prev.queueSamples; k > 0 {
+				mlq = float64(now.queueSum-prev.queueSum) / float64(k)
+			}
+			fmt.Fprintf(os.Stderr, "draining: %v, serf's queues %d (intents %d, events %d, queries %d); memberlist's queue %.0f per node; news per node per s: alive %.2f, suspect %.2f, dead %.2f\n",
+				time.Since(drainStart).Round(time.Second), q.total(), q.intents, q.events, q.queries, mlq,
+				float64(now.alive-prev.alive)*per, float64(now.suspect-prev.suspect)*per, float64(now.dead-prev.dead)*per)
+			prev, last = now, time.Now()
+			if q.total() < n || time.Since(drainStart) > drainMax {
 				break
 			}
 			time.Sleep(30 * time.Second)
@@ -366,18 +387,23 @@ func (c *scaleCluster) gossipCounts() gossipCount {
 	return g
 }
 
+// serfQueues is what waits in serf's three queues, every node together.
+type serfQueues struct{ intents, events, queries int }
+
+func (q serfQueues) total() int { return q.intents + q.events + q.queries }
+
 // serfQueued is the messages waiting in every node's serf queues.
-func (c *scaleCluster) serfQueued() int {
-	total := 0
+func (c *scaleCluster) serfQueued() serfQueues {
+	var q serfQueues
 	for _, s := range c.slots {
 		m, _, _ := s.mesh()
 		st := m.getSerf().Stats()
-		for _, k := range []string{"intent_queue", "event_queue", "query_queue"} {
+		for k, into := range map[string]*int{"intent_queue": &q.intents, "event_queue": &q.events, "query_queue": &q.queries} {
 			v, _ := strconv.Atoi(st[k])
-			total += v
+			*into += v
 		}
 	}
-	return total
+	return q
 }
 
 // digestSize is the encoded size of the first slot's digest.
