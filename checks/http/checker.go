@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
 	"github.com/satellite-hq/satellite/checks"
+	"github.com/satellite-hq/satellite/internal/httptransport"
 	"github.com/satellite-hq/satellite/internal/tlsblock"
 )
 
@@ -37,36 +37,21 @@ type Checker struct {
 	expect     statusSet
 	follow     bool
 	unixSocket string
+	keepAlive  bool
 	tls        tlsblock.Options
 
 	once   sync.Once
 	client *http.Client
 }
 
-// httpClient builds the client on first use, so that Build stays free of side
-// effects. Keep-alives are off so that every run measures a real connect, and
-// the environment's proxy is ignored: health checks go direct.
+// httpClient builds the client on first use, so that Build stays free of
+// side effects. Its transport is shared with every check of the same tls
+// block, unix socket and keep_alive (internal/httptransport): unless
+// keep_alive is set, every run measures a real connect; the environment's
+// proxy is ignored: health checks go direct.
 func (c *Checker) httpClient() *http.Client {
 	c.once.Do(func() {
-		dialer := &net.Dialer{KeepAlive: -1}
-		dial := dialer.DialContext
-		if c.unixSocket != "" {
-			dial = func(ctx context.Context, _, _ string) (net.Conn, error) {
-				return dialer.DialContext(ctx, "unix", c.unixSocket)
-			}
-		}
-		tr := &http.Transport{
-			Proxy:             nil,
-			DialContext:       dial,
-			DisableKeepAlives: true,
-			// The TLS dial reads the tls files on every connection, so that a
-			// rotated CA or client certificate is picked up without a reload
-			// and a file that is missing now does not fail every later run.
-			DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				return c.tls.Dial(ctx, dial, network, addr)
-			},
-			MaxResponseHeaderBytes: 1 << 20,
-		}
+		tr := httptransport.For(httptransport.Key{TLS: c.tls, UnixSocket: c.unixSocket, KeepAlive: c.keepAlive})
 		c.client = &http.Client{Transport: tr, CheckRedirect: c.checkRedirect}
 	})
 	return c.client
@@ -170,7 +155,7 @@ func (c *Checker) describe(ctx context.Context, err error, start time.Time, doin
 // decodeJSON returns the body as a cty value, or null when it is not JSON.
 func decodeJSON(data []byte) cty.Value {
 	null := cty.NullVal(cty.DynamicPseudoType)
-	if len(data) == 0 {
+	if !mayBeJSON(data) {
 		return null
 	}
 	ty, err := ctyjson.ImpliedType(data)
@@ -182,6 +167,22 @@ func decodeJSON(data []byte) cty.Value {
 		return null
 	}
 	return v
+}
+
+// mayBeJSON tells whether data could be a JSON value, by its first byte
+// after white space, so that a plain "ok" body is not handed to a decoder
+// (which allocates its buffers first) only to fail.
+func mayBeJSON(data []byte) bool {
+	for _, b := range data {
+		switch b {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '{', '[', '"', '-', 't', 'f', 'n', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+			return true
+		}
+		return false
+	}
+	return false
 }
 
 // headerMap lower-cases names and joins repeated values with ", ".

@@ -54,6 +54,7 @@ var Spec = hcldec.ObjectSpec{
 	"expect_status":    &hcldec.AttrSpec{Name: "expect_status", Type: cty.DynamicPseudoType},
 	"follow_redirects": &hcldec.AttrSpec{Name: "follow_redirects", Type: cty.Bool},
 	"unix_socket":      &hcldec.AttrSpec{Name: "unix_socket", Type: cty.String},
+	"keep_alive":       &hcldec.AttrSpec{Name: "keep_alive", Type: cty.Bool},
 	"tls":              tlsblock.Spec(),
 }
 
@@ -155,6 +156,12 @@ func Build(cfg cty.Value, env checks.Env) (checks.Checker, hcl.Diagnostics) {
 	if f, ok := a.Bool("follow_redirects"); ok {
 		c.follow = f
 	} else if a.IsUnknown("follow_redirects") {
+		complete = false
+	}
+
+	if k, ok := a.Bool("keep_alive"); ok {
+		c.keepAlive = k
+	} else if a.IsUnknown("keep_alive") {
 		complete = false
 	}
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/satellite-hq/satellite/checks"
+	"github.com/satellite-hq/satellite/internal/httptransport"
 )
 
 // userAgent is sent unless the check sets its own User-Agent header.
@@ -63,21 +63,13 @@ type scrapeError struct {
 func (e *scrapeError) Error() string { return e.msg }
 
 // httpClient builds the client on first use, so that Build stays free of
-// side effects. As the http check does, it ignores the environment's proxy
-// and opens a new connection every run, whose TLS dial reads the tls files
-// (a rotated certificate is picked up without a reload).
+// side effects. As the http check does, it shares the transport of its tls
+// block (internal/httptransport): the environment's proxy is ignored and
+// every run opens a new connection, whose TLS dial reads the tls files (a
+// rotated certificate is picked up without a reload).
 func (c *Checker) httpClient() *http.Client {
 	c.clientOnce.Do(func() {
-		dialer := &net.Dialer{KeepAlive: -1}
-		tr := &http.Transport{
-			Proxy:             nil,
-			DialContext:       dialer.DialContext,
-			DisableKeepAlives: true,
-			DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				return c.tls.Dial(ctx, dialer.DialContext, network, addr)
-			},
-			MaxResponseHeaderBytes: 1 << 20,
-		}
+		tr := httptransport.For(httptransport.Key{TLS: c.tls})
 		c.client = &http.Client{Transport: tr, CheckRedirect: func(_ *http.Request, via []*http.Request) error {
 			if len(via) >= maxRedirects {
 				return fmt.Errorf("stopped after %d redirects", maxRedirects)
