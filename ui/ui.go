@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -43,8 +44,10 @@ type asset struct {
 }
 
 // assets maps a path below Prefix ("index.html", "js/app.js") to its file.
-// It is built once, at init: the files never change while the agent runs.
-var assets = mustLoad()
+// It is built once, on the first request (not at init: a command that
+// serves no page should not hash them): the files never change while the
+// agent runs.
+var assets = sync.OnceValue(mustLoad)
 
 func mustLoad() map[string]*asset {
 	files, err := fs.Sub(static, "static")
@@ -101,8 +104,8 @@ func contentType(name string) string {
 
 // Files lists the embedded assets' paths below Prefix, for tests and tools.
 func Files() []string {
-	names := make([]string, 0, len(assets))
-	for name := range assets {
+	names := make([]string, 0, len(assets()))
+	for name := range assets() {
 		names = append(names, name)
 	}
 	return names
@@ -139,7 +142,7 @@ func serve(w http.ResponseWriter, r *http.Request) {
 	if name == "" {
 		name = "index.html"
 	}
-	a := assets[name]
+	a := assets()[name]
 	if a == nil || !fs.ValidPath(name) {
 		fail(w, http.StatusNotFound, "not found")
 		return

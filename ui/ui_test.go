@@ -27,7 +27,7 @@ func do(t *testing.T, method, target string, header map[string]string) *httptest
 
 func content(t *testing.T, name string) string {
 	t.Helper()
-	a := assets[name]
+	a := assets()[name]
 	if a == nil {
 		t.Fatalf("no embedded asset %s; have %v", name, sortedFiles())
 	}
@@ -305,7 +305,7 @@ func TestNoInlineScriptOrStyle(t *testing.T) {
 func TestReferencesResolve(t *testing.T) {
 	index := content(t, "index.html")
 	for _, m := range regexp.MustCompile(`(?:src|href)="([^"#:]+)"`).FindAllStringSubmatch(index, -1) {
-		if assets[m[1]] == nil {
+		if assets()[m[1]] == nil {
 			t.Errorf("index.html names %s, which is not embedded", m[1])
 		}
 	}
@@ -323,7 +323,7 @@ func TestReferencesResolve(t *testing.T) {
 				continue
 			}
 			target := path.Join(path.Dir(name), spec)
-			if assets[target] == nil {
+			if assets()[target] == nil {
 				t.Errorf("%s imports %s (%s), which is not embedded", name, spec, target)
 			}
 		}

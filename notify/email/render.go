@@ -4,6 +4,7 @@ import (
 	htmltemplate "html/template"
 	"sort"
 	"strings"
+	"sync"
 	texttemplate "text/template"
 
 	"github.com/satellite-hq/satellite/notify"
@@ -76,8 +77,11 @@ func viewOf(m *notify.Message) view {
 // indent puts the lines after the first of a multi-line error under it.
 func indent(s string) string { return strings.ReplaceAll(s, "\n", "\n            ") }
 
-var textTmpl = texttemplate.Must(texttemplate.New("text").Funcs(texttemplate.FuncMap{"indent": indent}).Parse(
-	`{{.Title}}
+// The templates are parsed on first use, not at init: most agents send
+// no mail, and no command but the agent does.
+var textTmpl = sync.OnceValue(func() *texttemplate.Template {
+	return texttemplate.Must(texttemplate.New("text").Funcs(texttemplate.FuncMap{"indent": indent}).Parse(
+		`{{.Title}}
 {{if .Test}}
 This is a test message: satellite can reach you through this notifier.
 {{end}}{{range .Alerts}}
@@ -100,8 +104,10 @@ This is a test message: satellite can reach you through this notifier.
 -- 
 Sent by satellite on {{.Sender}}{{if .Time}} at {{.Time}}{{end}} (notifier {{.Notifier}}, message {{.ID}}).
 `))
+})
 
-var htmlTmpl = htmltemplate.Must(htmltemplate.New("html").Parse(`<!DOCTYPE html>
+var htmlTmpl = sync.OnceValue(func() *htmltemplate.Template {
+	return htmltemplate.Must(htmltemplate.New("html").Parse(`<!DOCTYPE html>
 <html>
 <head><meta charset="utf-8"><title>{{.Title}}</title></head>
 <body style="font-family: sans-serif; font-size: 14px; color: #222;">
@@ -132,15 +138,16 @@ var htmlTmpl = htmltemplate.Must(htmltemplate.New("html").Parse(`<!DOCTYPE html>
 </body>
 </html>
 `))
+})
 
 // render is the plain-text and the HTML part of m.
 func render(m *notify.Message) (string, string, error) {
 	v := viewOf(m)
 	var text, html strings.Builder
-	if err := textTmpl.Execute(&text, v); err != nil {
+	if err := textTmpl().Execute(&text, v); err != nil {
 		return "", "", err
 	}
-	if err := htmlTmpl.Execute(&html, v); err != nil {
+	if err := htmlTmpl().Execute(&html, v); err != nil {
 		return "", "", err
 	}
 	return text.String(), html.String(), nil
