@@ -9,12 +9,14 @@ LDFLAGS   := -X main.version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 FUZZTIME  ?= 30s
 
-.PHONY: all build run test check fmt bench fuzz clean
+.PHONY: all build run test check fmt bench bench-peers fuzz clean
 
 all: build
 
+# Built as a release is: static (no cgo: pure-Go resolver and user lookup,
+# nothing to load at start), without local paths or symbol tables.
 build:
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/satellite
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $(BIN) ./cmd/satellite
 
 # A single-node agent on the quickstart config: API on 127.0.0.1:7575,
 # SQLite history under .satellite/ (git-ignored). Ctrl-C stops it.
@@ -41,6 +43,13 @@ fmt:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKG)
+
+# Side by side with goss and Gatus (their binaries in PEERS, see its
+# README): whole processes, alternated, medians and ratios (bench/peers).
+# BENCH_PEERS_FLAGS takes e.g. -before OLD_BINARY -runs 40 -json.
+PEERS ?= ../shared/peers
+bench-peers:
+	$(GO) run ./bench/peers -peers $(PEERS) $(BENCH_PEERS_FLAGS)
 
 # Fuzz the parsers for FUZZTIME each: the config compiler (seeded with
 # testdata/hostile), the spool's record decoder, the mesh's digest decoder

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 
@@ -30,7 +31,32 @@ type exitError struct{ code int }
 func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
 func main() {
-	os.Exit(execute(os.Args[1:]))
+	stop := startProfile(os.Getenv("SATELLITE_CPUPROFILE"))
+	code := execute(os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// startProfile writes a CPU profile of the whole process to path until the
+// returned function is called, when path is set (SATELLITE_CPUPROFILE, for
+// `go tool pprof`; BENCHMARKS.md shows its use). The agent writes it when
+// it stops on SIGINT or SIGTERM.
+func startProfile(path string) (stop func()) {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "Error: SATELLITE_CPUPROFILE: %v\n", err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}
 }
 
 // execute runs the command line args with the process's standard streams and

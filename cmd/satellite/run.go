@@ -90,6 +90,7 @@ func runAgent(cmd *cobra.Command, f *runFlags, paths []string, log hclog.Logger)
 	if err != nil {
 		return err
 	}
+	tuneAgentMemory(log)
 	if f.apiListen != "" {
 		// The override bypasses validate, which judges api.listen: the
 		// same rules here, as a usage error before anything starts.
@@ -148,6 +149,7 @@ func runAgent(cmd *cobra.Command, f *runFlags, paths []string, log hclog.Logger)
 const reloadExitWait = 2 * time.Second
 
 func runOnce(cmd *cobra.Command, f *runFlags, paths []string, log hclog.Logger) error {
+	tuneShortRunGC()
 	opts, err := f.loadOptions()
 	if err != nil {
 		return err
