@@ -27,6 +27,7 @@ Exit codes: 0 valid (warnings allowed), 1 invalid, 2 usage.`,
 			if err := f.validateFormat(); err != nil {
 				return err
 			}
+			tuneShortRunGC()
 			cfg, plan, diags, err := loadPlan(configPaths(args), &f)
 			if err != nil {
 				return err
