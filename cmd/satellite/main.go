@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/pprof"
 
 	"github.com/spf13/cobra"
@@ -34,7 +35,28 @@ func main() {
 	stop := startProfile(os.Getenv("SATELLITE_CPUPROFILE"))
 	code := execute(os.Args[1:])
 	stop()
+	writeHeapProfile(os.Getenv("SATELLITE_MEMPROFILE"))
 	os.Exit(code)
+}
+
+// writeHeapProfile writes the heap profile (what is in use, after a
+// collection, and what was allocated) to path at exit, when path is set
+// (SATELLITE_MEMPROFILE).
+func writeHeapProfile(path string) {
+	if path == "" {
+		return
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		runtime.GC()
+		err = pprof.WriteHeapProfile(f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "Error: SATELLITE_MEMPROFILE: %v\n", err)
+	}
 }
 
 // startProfile writes a CPU profile of the whole process to path until the
