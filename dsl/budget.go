@@ -254,17 +254,61 @@ func (b *budget) instrumentFuncs() map[string]function.Function {
 	}
 }
 
-// instrumentBody rewrites the expressions of a native syntax body in place;
-// skip says which attributes to leave as they are (variable types).
+// instrumenter instruments native syntax: it numbers the `for` and
+// template evaluations it wraps from 0, and budget.adopt renumbers them
+// after those already adopted. Load's workers each instrument their files,
+// in parallel, and the loader adopts them in file order: the numbering is
+// the same as one instrumentation of every file in turn.
+type instrumenter struct {
+	// lit[id] is a template's literal bytes (0 for a for); ids are the id
+	// arguments written, each to be given its evaluation's number.
+	lit []int64
+	ids []idNode
+}
+
+type idNode struct {
+	lit *hclsyntax.LiteralValueExpr
+	id  int64
+}
+
+// adopt numbers in's evaluations after those b has, so that b counts
+// them. in's expressions must not be evaluated before.
+func (b *budget) adopt(in *instrumenter) {
+	base := int64(len(b.acc))
+	b.acc = append(b.acc, make([]int64, len(in.lit))...)
+	b.lit = append(b.lit, in.lit...)
+	for _, n := range in.ids {
+		n.lit.Val = cty.NumberIntVal(base + n.id)
+	}
+	in.lit, in.ids = nil, nil
+}
+
+// instrumentBody rewrites the expressions of a native syntax body in place.
 func (b *budget) instrumentBody(body *hclsyntax.Body, inVariable bool) {
+	var in instrumenter
+	in.body(body, inVariable)
+	b.adopt(&in)
+}
+
+// expr instruments an expression tree (see instrumenter.expr).
+func (b *budget) expr(e hclsyntax.Expression) hclsyntax.Expression {
+	var in instrumenter
+	e = in.expr(e)
+	b.adopt(&in)
+	return e
+}
+
+// body rewrites the expressions of a native syntax body in place; skip
+// says which attributes to leave as they are (variable types).
+func (in *instrumenter) body(body *hclsyntax.Body, inVariable bool) {
 	for name, a := range body.Attributes {
 		if inVariable && name == "type" {
 			continue
 		}
-		a.Expr = b.expr(a.Expr)
+		a.Expr = in.expr(a.Expr)
 	}
 	for _, blk := range body.Blocks {
-		b.instrumentBody(blk.Body, blk.Type == "variable")
+		in.body(blk.Body, blk.Type == "variable")
 	}
 }
 
@@ -283,33 +327,35 @@ func onlyTraversals(parts []hclsyntax.Expression) bool {
 	return true
 }
 
-func (b *budget) newID(lit int64) int64 {
-	b.acc = append(b.acc, 0)
-	b.lit = append(b.lit, lit)
-	return int64(len(b.acc) - 1)
+func (in *instrumenter) newID(lit int64) int64 {
+	in.lit = append(in.lit, lit)
+	return int64(len(in.lit) - 1)
 }
 
 func call(name string, rng hcl.Range, args ...hclsyntax.Expression) *hclsyntax.FunctionCallExpr {
 	return &hclsyntax.FunctionCallExpr{Name: name, Args: args, NameRange: rng, OpenParenRange: rng, CloseParenRange: rng}
 }
 
-func idLit(id int64, rng hcl.Range) hclsyntax.Expression {
-	return &hclsyntax.LiteralValueExpr{Val: cty.NumberIntVal(id), SrcRange: rng}
+// idLit is the id argument of evaluation id; its value is set by adopt.
+func (in *instrumenter) idLit(id int64, rng hcl.Range) hclsyntax.Expression {
+	n := &hclsyntax.LiteralValueExpr{SrcRange: rng}
+	in.ids = append(in.ids, idNode{lit: n, id: id})
+	return n
 }
 
 // expr instruments an expression tree; the tree is no deeper than
 // max_depth, which was checked on its tokens.
-func (b *budget) expr(e hclsyntax.Expression) hclsyntax.Expression {
+func (in *instrumenter) expr(e hclsyntax.Expression) hclsyntax.Expression {
 	switch e := e.(type) {
 	case *hclsyntax.ForExpr:
-		id := b.newID(0)
-		e.CollExpr = call(fnForColl, e.CollExpr.Range(), idLit(id, e.CollExpr.Range()), b.expr(e.CollExpr))
+		id := in.newID(0)
+		e.CollExpr = call(fnForColl, e.CollExpr.Range(), in.idLit(id, e.CollExpr.Range()), in.expr(e.CollExpr))
 		if e.KeyExpr != nil {
-			e.KeyExpr = call(fnForItem, e.KeyExpr.Range(), idLit(id, e.KeyExpr.Range()), b.expr(e.KeyExpr))
+			e.KeyExpr = call(fnForItem, e.KeyExpr.Range(), in.idLit(id, e.KeyExpr.Range()), in.expr(e.KeyExpr))
 		}
-		e.ValExpr = call(fnForItem, e.ValExpr.Range(), idLit(id, e.ValExpr.Range()), b.expr(e.ValExpr))
+		e.ValExpr = call(fnForItem, e.ValExpr.Range(), in.idLit(id, e.ValExpr.Range()), in.expr(e.ValExpr))
 		if e.CondExpr != nil {
-			e.CondExpr = call(fnForCond, e.CondExpr.Range(), b.expr(e.CondExpr))
+			e.CondExpr = call(fnForCond, e.CondExpr.Range(), in.expr(e.CondExpr))
 		}
 	case *hclsyntax.TemplateExpr:
 		var lit int64
@@ -332,7 +378,7 @@ func (b *budget) expr(e hclsyntax.Expression) hclsyntax.Expression {
 			// are such, and are left as they are.
 			return e
 		}
-		id := b.newID(lit)
+		id := in.newID(lit)
 		first := true
 		for i, p := range e.Parts {
 			if l, ok := p.(*hclsyntax.LiteralValueExpr); ok && l.Val.Type() == cty.String {
@@ -342,48 +388,48 @@ func (b *budget) expr(e hclsyntax.Expression) hclsyntax.Expression {
 			if first {
 				name, first = fnTmplFirst, false
 			}
-			e.Parts[i] = call(name, p.Range(), idLit(id, p.Range()), b.expr(p))
+			e.Parts[i] = call(name, p.Range(), in.idLit(id, p.Range()), in.expr(p))
 		}
 	case *hclsyntax.TemplateJoinExpr:
-		e.Tuple = b.expr(e.Tuple)
+		e.Tuple = in.expr(e.Tuple)
 	case *hclsyntax.TemplateWrapExpr:
-		e.Wrapped = b.expr(e.Wrapped)
+		e.Wrapped = in.expr(e.Wrapped)
 	case *hclsyntax.SplatExpr:
-		e.Source = call(fnSplat, e.Source.Range(), b.expr(e.Source))
-		e.Each = b.expr(e.Each)
+		e.Source = call(fnSplat, e.Source.Range(), in.expr(e.Source))
+		e.Each = in.expr(e.Each)
 	case *hclsyntax.FunctionCallExpr:
 		for i := range e.Args {
-			e.Args[i] = b.expr(e.Args[i])
+			e.Args[i] = in.expr(e.Args[i])
 		}
 	case *hclsyntax.ConditionalExpr:
-		e.Condition = b.expr(e.Condition)
-		e.TrueResult = b.expr(e.TrueResult)
-		e.FalseResult = b.expr(e.FalseResult)
+		e.Condition = in.expr(e.Condition)
+		e.TrueResult = in.expr(e.TrueResult)
+		e.FalseResult = in.expr(e.FalseResult)
 	case *hclsyntax.BinaryOpExpr:
-		e.LHS = b.expr(e.LHS)
-		e.RHS = b.expr(e.RHS)
+		e.LHS = in.expr(e.LHS)
+		e.RHS = in.expr(e.RHS)
 	case *hclsyntax.UnaryOpExpr:
-		e.Val = b.expr(e.Val)
+		e.Val = in.expr(e.Val)
 	case *hclsyntax.ParenthesesExpr:
-		e.Expression = b.expr(e.Expression)
+		e.Expression = in.expr(e.Expression)
 	case *hclsyntax.TupleConsExpr:
 		for i := range e.Exprs {
-			e.Exprs[i] = b.expr(e.Exprs[i])
+			e.Exprs[i] = in.expr(e.Exprs[i])
 		}
 	case *hclsyntax.ObjectConsExpr:
 		for i := range e.Items {
-			e.Items[i].KeyExpr = b.expr(e.Items[i].KeyExpr)
-			e.Items[i].ValueExpr = b.expr(e.Items[i].ValueExpr)
+			e.Items[i].KeyExpr = in.expr(e.Items[i].KeyExpr)
+			e.Items[i].ValueExpr = in.expr(e.Items[i].ValueExpr)
 		}
 	case *hclsyntax.ObjectConsKeyExpr:
 		if _, isTraversal := e.Wrapped.(*hclsyntax.ScopeTraversalExpr); !isTraversal {
-			e.Wrapped = b.expr(e.Wrapped)
+			e.Wrapped = in.expr(e.Wrapped)
 		}
 	case *hclsyntax.IndexExpr:
-		e.Collection = b.expr(e.Collection)
-		e.Key = b.expr(e.Key)
+		e.Collection = in.expr(e.Collection)
+		e.Key = in.expr(e.Key)
 	case *hclsyntax.RelativeTraversalExpr:
-		e.Source = b.expr(e.Source)
+		e.Source = in.expr(e.Source)
 	}
 	return e
 }

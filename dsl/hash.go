@@ -16,40 +16,13 @@ import (
 // nodeLocal are the blocks left out of the config hash: they differ per node.
 var nodeLocal = map[string]bool{"agent": true, "mesh": true, "api": true}
 
-// configHash hashes the normalised source of the shared blocks and the
-// variable values. Blocks are sorted, so splitting or reordering files, white
-// space and comments do not change it.
-func configHash(files []*hcl.File, cfg *Config) string {
+// configHash hashes the normalised source of the shared blocks (parts, by
+// file: hashParts) and the variable values. Blocks are sorted, so splitting
+// or reordering files, white space and comments do not change it.
+func configHash(files [][]string, cfg *Config) string {
 	var parts []string
-	for _, f := range files {
-		if body, ok := f.Body.(*hclsyntax.Body); ok {
-			for _, b := range body.Blocks {
-				if nodeLocal[b.Type] {
-					continue
-				}
-				rng := b.Range()
-				if rng.End.Byte > len(f.Bytes) || rng.Start.Byte > rng.End.Byte {
-					continue
-				}
-				parts = append(parts, normalise(f.Bytes[rng.Start.Byte:rng.End.Byte]))
-			}
-			continue
-		}
-		// JSON: hash the document without the node-local keys.
-		var doc map[string]json.RawMessage
-		if err := json.Unmarshal(f.Bytes, &doc); err != nil {
-			parts = append(parts, string(f.Bytes))
-			continue
-		}
-		for k := range nodeLocal {
-			delete(doc, k)
-		}
-		for k, v := range doc {
-			var compact bytes.Buffer
-			if json.Compact(&compact, v) == nil {
-				parts = append(parts, k+"="+compact.String())
-			}
-		}
+	for _, p := range files {
+		parts = append(parts, p...)
 	}
 	sort.Strings(parts)
 	h := sha256.New()
@@ -73,6 +46,42 @@ func configHash(files []*hcl.File, cfg *Config) string {
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil))[:8]
+}
+
+// hashParts returns a file's parts of the config hash: the normalised
+// source of each block but the node-local ones, or for JSON the document's
+// keys but those, compacted. It reads only the file, so Load's workers
+// compute it.
+func hashParts(f *hcl.File) []string {
+	var parts []string
+	if body, ok := f.Body.(*hclsyntax.Body); ok {
+		for _, b := range body.Blocks {
+			if nodeLocal[b.Type] {
+				continue
+			}
+			rng := b.Range()
+			if rng.End.Byte > len(f.Bytes) || rng.Start.Byte > rng.End.Byte {
+				continue
+			}
+			parts = append(parts, normalise(f.Bytes[rng.Start.Byte:rng.End.Byte]))
+		}
+		return parts
+	}
+	// JSON: hash the document without the node-local keys.
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(f.Bytes, &doc); err != nil {
+		return append(parts, string(f.Bytes))
+	}
+	for k := range nodeLocal {
+		delete(doc, k)
+	}
+	for k, v := range doc {
+		var compact bytes.Buffer
+		if json.Compact(&compact, v) == nil {
+			parts = append(parts, k+"="+compact.String())
+		}
+	}
+	return parts
 }
 
 // normalise returns a block's source without comments and without the

@@ -66,7 +66,8 @@ type loader struct {
 	diags   hcl.Diagnostics
 	// blocks by type, in file order, with the file's folder.
 	blocks map[string][]fileBlock
-	files  []*hcl.File
+	// hashParts are the files' parts of the config hash, in file order.
+	hashParts [][]string
 	// syntaxErrors stops the load after parsing.
 	syntaxErrors bool
 	// budget bounds the evaluation; depths are the files' nesting depths,
@@ -85,6 +86,8 @@ type loader struct {
 type fileBlock struct {
 	block *hcl.Block
 	dir   string
+	// badLabels are the indexes of the labels that are not valid names.
+	badLabels []int
 }
 
 // Load reads the config at paths (files or directories) and evaluates it up
@@ -94,13 +97,9 @@ func Load(paths []string, opts Options) (*Config, hcl.Diagnostics) {
 	l := newLoader(opts)
 	files, autoVars := l.discover(paths)
 	// Parsing is most of a load and files are independent: parse them in
-	// parallel, then take them in order.
-	type parsed struct {
-		f     *hcl.File
-		diags hcl.Diagnostics
-		depth depthInfo
-	}
-	results := make([]parsed, len(files))
+	// parallel, with what addFile does that depends on the file alone
+	// (prepare), then take them in order.
+	results := make([]parsedFile, len(files))
 	work := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < min(runtime.GOMAXPROCS(0), len(files)); w++ {
@@ -113,7 +112,7 @@ func Load(paths []string, opts Options) (*Config, hcl.Diagnostics) {
 					results[i].diags = hcl.Diagnostics{errDiag("Cannot read config file", err.Error(), nil)}
 					continue
 				}
-				results[i].f, results[i].diags, results[i].depth = parseFile(files[i], src)
+				results[i] = prepare(parseFile(files[i], src))
 			}
 		}()
 	}
@@ -122,8 +121,8 @@ func Load(paths []string, opts Options) (*Config, hcl.Diagnostics) {
 	}
 	close(work)
 	wg.Wait()
-	for i, r := range results {
-		l.addFile(files[i], r.f, r.diags, r.depth)
+	for i := range results {
+		l.addFile(files[i], &results[i])
 	}
 	return l.finish(autoVars)
 }
@@ -179,7 +178,7 @@ func (l *loader) finish(autoVars []string) (*Config, hcl.Diagnostics) {
 	l.locals()
 	l.fixedBlocks()
 	l.rawBlocks()
-	l.cfg.Hash = configHash(l.files, l.cfg)
+	l.cfg.Hash = configHash(l.hashParts, l.cfg)
 	l.maskSensitiveSources()
 	l.diags = l.cfg.LimitDiagnostics(l.diags)
 	return l.cfg, l.diags
@@ -189,8 +188,8 @@ func (l *loader) finish(autoVars []string) (*Config, hcl.Diagnostics) {
 // .json), for tests and fuzzing. file() paths are relative to the name's folder.
 func LoadSource(filename string, src []byte, opts Options) (*Config, hcl.Diagnostics) {
 	l := newLoader(opts)
-	f, diags, depth := parseFile(filename, src)
-	l.addFile(filename, f, diags, depth)
+	pf := prepare(parseFile(filename, src))
+	l.addFile(filename, &pf)
 	return l.finish(nil)
 }
 
@@ -297,28 +296,76 @@ func parseFile(path string, src []byte) (*hcl.File, hcl.Diagnostics, depthInfo) 
 	return f, diags, d
 }
 
-// addFile records a parsed file, instruments its expressions and sorts its
-// top-level blocks by type.
-func (l *loader) addFile(path string, f *hcl.File, diags hcl.Diagnostics, depth depthInfo) {
-	l.diags = append(l.diags, diags...)
-	if diags.HasErrors() {
+// parsedFile is a parsed file with what addFile needs of it that depends on
+// that file alone: its expressions instrumented (not yet numbered), its
+// top-level content, its part of the config hash and its invalid labels.
+type parsedFile struct {
+	f     *hcl.File
+	diags hcl.Diagnostics
+	depth depthInfo
+	// ins holds the instrumented evaluations, for budget.adopt; nil when
+	// the file was not instrumented (syntax errors, JSON).
+	ins          *instrumenter
+	content      *hcl.BodyContent
+	contentDiags hcl.Diagnostics
+	hash         []string
+	// badLabels are, for each of content.Blocks, fileBlock.badLabels; nil
+	// when every label is valid.
+	badLabels [][]int
+}
+
+// prepare does the part of addFile that depends on the parsed file alone
+// (and changes nothing else), so that Load's workers do it in parallel.
+func prepare(f *hcl.File, diags hcl.Diagnostics, depth depthInfo) parsedFile {
+	pf := parsedFile{f: f, diags: diags, depth: depth}
+	if f == nil || f.Body == nil {
+		return pf
+	}
+	if body, ok := f.Body.(*hclsyntax.Body); ok && !diags.HasErrors() {
+		pf.ins = &instrumenter{}
+		pf.ins.body(body, false)
+	}
+	pf.content, pf.contentDiags = f.Body.Content(rootSchema)
+	for i, b := range pf.content.Blocks {
+		for j, lbl := range b.Labels {
+			if !hclsyntax.ValidIdentifier(lbl) {
+				if pf.badLabels == nil {
+					pf.badLabels = make([][]int, len(pf.content.Blocks))
+				}
+				pf.badLabels[i] = append(pf.badLabels[i], j)
+			}
+		}
+	}
+	pf.hash = hashParts(f)
+	return pf
+}
+
+// addFile records a prepared file, numbers its instrumented evaluations
+// and sorts its top-level blocks by type.
+func (l *loader) addFile(path string, pf *parsedFile) {
+	l.diags = append(l.diags, pf.diags...)
+	if pf.diags.HasErrors() {
 		l.syntaxErrors = true
 	}
+	f := pf.f
 	if f == nil || f.Body == nil {
 		return
 	}
-	l.depths = append(l.depths, depth)
-	if body, ok := f.Body.(*hclsyntax.Body); ok && !diags.HasErrors() {
-		l.budget.instrumentBody(body, false)
+	l.depths = append(l.depths, pf.depth)
+	if pf.ins != nil {
+		l.budget.adopt(pf.ins)
 	}
 	l.sources[path] = f
-	l.files = append(l.files, f)
+	l.hashParts = append(l.hashParts, pf.hash)
 	l.cfg.Paths = append(l.cfg.Paths, path)
-	content, diags := f.Body.Content(rootSchema)
-	l.diags = append(l.diags, diags...)
+	l.diags = append(l.diags, pf.contentDiags...)
 	dir := filepath.Dir(path)
-	for _, b := range content.Blocks {
-		l.blocks[b.Type] = append(l.blocks[b.Type], fileBlock{block: b, dir: dir})
+	for i, b := range pf.content.Blocks {
+		fb := fileBlock{block: b, dir: dir}
+		if pf.badLabels != nil {
+			fb.badLabels = pf.badLabels[i]
+		}
+		l.blocks[b.Type] = append(l.blocks[b.Type], fb)
 	}
 }
 
@@ -335,12 +382,10 @@ func (l *loader) collect() {
 	}
 	for _, typ := range []string{"variable", "check", "sink", "notifier", "maintenance"} {
 		for _, fb := range l.blocks[typ] {
-			for i, lbl := range fb.block.Labels {
-				if !hclsyntax.ValidIdentifier(lbl) {
-					l.diags = append(l.diags, errDiag("Invalid name",
-						fmt.Sprintf("%q is not a valid name: names start with a letter and contain only letters, digits, underscores and dashes.", lbl),
-						fb.block.LabelRanges[i].Ptr()))
-				}
+			for _, i := range fb.badLabels {
+				l.diags = append(l.diags, errDiag("Invalid name",
+					fmt.Sprintf("%q is not a valid name: names start with a letter and contain only letters, digits, underscores and dashes.", fb.block.Labels[i]),
+					fb.block.LabelRanges[i].Ptr()))
 			}
 		}
 	}

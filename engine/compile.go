@@ -7,6 +7,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/satellite-hq/satellite/dsl"
@@ -49,6 +50,11 @@ type compiler struct {
 	// checksRefused reports its limit once.
 	instances     int64
 	checksRefused bool
+	// splitSchemas are splitBody's merged schemas, by meta schema and type;
+	// evalCtxs the evaluation contexts, by folder (Config.EvalContext
+	// builds a new one each call).
+	splitSchemas map[splitSchemaKey]*splitSchema
+	evalCtxs     map[string]*hcl.EvalContext
 }
 
 // phases are Compile's steps in their order: the sinks and the defaults are
@@ -127,6 +133,20 @@ func (c *compiler) warnf(rng *hcl.Range, summary, format string, args ...any) {
 	c.diags = append(c.diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: summary, Detail: fmt.Sprintf(format, args...), Subject: rng})
 }
 
+// evalContext is Config.EvalContext(baseDir), built once per folder: a
+// context is only read (instances and asserts evaluate in children of it).
+func (c *compiler) evalContext(baseDir string) *hcl.EvalContext {
+	ctx, ok := c.evalCtxs[baseDir]
+	if !ok {
+		ctx = c.cfg.EvalContext(baseDir)
+		if c.evalCtxs == nil {
+			c.evalCtxs = map[string]*hcl.EvalContext{}
+		}
+		c.evalCtxs[baseDir] = ctx
+	}
+	return ctx
+}
+
 // eval evaluates a meta-argument for reading with dsl's conversions; its
 // errors are the compiler's.
 func (c *compiler) eval(a *hcl.Attribute, ctx *hcl.EvalContext) dsl.AttrValue {
@@ -142,24 +162,90 @@ func attrSchema(names ...string) []hcl.AttributeSchema {
 	return out
 }
 
+// splitSchema is what splitBody needs of a meta schema and a type's spec,
+// built once per compile and type: the merged schema, whose names the
+// unknown-argument errors suggest, and the names it holds.
+type splitSchema struct {
+	merged        *hcl.BodySchema
+	attrs, blocks map[string]bool
+}
+
+func newSplitSchema(meta *hcl.BodySchema, spec hcldec.Spec) *splitSchema {
+	s := &splitSchema{merged: &hcl.BodySchema{}, attrs: map[string]bool{}, blocks: map[string]bool{}}
+	s.merged.Attributes = append(s.merged.Attributes, meta.Attributes...)
+	s.merged.Blocks = append(s.merged.Blocks, meta.Blocks...)
+	implied := hcldec.ImpliedSchema(spec)
+	for _, a := range implied.Attributes {
+		a.Required = false
+		s.merged.Attributes = append(s.merged.Attributes, a)
+	}
+	s.merged.Blocks = append(s.merged.Blocks, implied.Blocks...)
+	for _, a := range s.merged.Attributes {
+		s.attrs[a.Name] = true
+	}
+	for _, b := range s.merged.Blocks {
+		s.blocks[b.Type] = true
+	}
+	return s
+}
+
+// splitSchemaKey names a cached splitSchema: the meta schema (of checks,
+// sinks or notifiers) and the type.
+type splitSchemaKey struct {
+	meta *hcl.BodySchema
+	typ  string
+}
+
+// splitSchema returns the cached splitSchema of meta and a type's spec.
+func (c *compiler) splitSchema(meta *hcl.BodySchema, typ string, spec hcldec.Spec) *splitSchema {
+	k := splitSchemaKey{meta, typ}
+	s, ok := c.splitSchemas[k]
+	if !ok {
+		s = newSplitSchema(meta, spec)
+		if c.splitSchemas == nil {
+			c.splitSchemas = map[splitSchemaKey]*splitSchema{}
+		}
+		c.splitSchemas[k] = s
+	}
+	return s
+}
+
+// allKnown reports whether every argument and block of a native syntax
+// body is named in the merged schema, when Content(merged) has no
+// "Unsupported" error to report (hclsyntax reports nothing "Duplicate";
+// its other errors are not splitBody's).
+func (s *splitSchema) allKnown(body hcl.Body) bool {
+	b, ok := body.(*hclsyntax.Body)
+	if !ok {
+		return false
+	}
+	for name := range b.Attributes {
+		if !s.attrs[name] {
+			return false
+		}
+	}
+	for _, blk := range b.Blocks {
+		if !s.blocks[blk.Type] {
+			return false
+		}
+	}
+	return true
+}
+
 // splitBody separates meta-arguments from the type's own body and reports
-// unknown arguments once, with suggestions drawn from both.
-func splitBody(body hcl.Body, meta *hcl.BodySchema, spec hcldec.Spec) (*hcl.BodyContent, hcl.Body, hcl.Diagnostics) {
+// unknown arguments once, with suggestions drawn from both. typ names the
+// type whose spec it is, for the cached merged schema.
+func (c *compiler) splitBody(body hcl.Body, meta *hcl.BodySchema, typ string, spec hcldec.Spec) (*hcl.BodyContent, hcl.Body, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
 	if spec != nil {
-		merged := &hcl.BodySchema{}
-		merged.Attributes = append(merged.Attributes, meta.Attributes...)
-		merged.Blocks = append(merged.Blocks, meta.Blocks...)
-		implied := hcldec.ImpliedSchema(spec)
-		for _, a := range implied.Attributes {
-			a.Required = false
-			merged.Attributes = append(merged.Attributes, a)
-		}
-		merged.Blocks = append(merged.Blocks, implied.Blocks...)
-		_, d := body.Content(merged)
-		for _, diag := range d {
-			if strings.HasPrefix(diag.Summary, "Unsupported") || strings.HasPrefix(diag.Summary, "Duplicate") {
-				diags = append(diags, diag)
+		// Content of the merged schema only finds the unknown arguments;
+		// a native syntax body whose names are all known has none.
+		if s := c.splitSchema(meta, typ, spec); !s.allKnown(body) {
+			_, d := body.Content(s.merged)
+			for _, diag := range d {
+				if strings.HasPrefix(diag.Summary, "Unsupported") || strings.HasPrefix(diag.Summary, "Duplicate") {
+					diags = append(diags, diag)
+				}
 			}
 		}
 	}

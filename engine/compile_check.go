@@ -57,9 +57,9 @@ func (c *compiler) compileCheck(rb *dsl.RawBlock) {
 		c.tooManyChecks(rb.DefRange.Ptr(), 1)
 		return
 	}
-	meta, remain, diags := splitBody(rb.Body, metaSchema, reg.Spec)
+	meta, remain, diags := c.splitBody(rb.Body, metaSchema, rb.Type, reg.Spec)
 	c.diags = append(c.diags, diags...)
-	base := c.cfg.EvalContext(rb.BaseDir)
+	base := c.evalContext(rb.BaseDir)
 
 	instances := []instance{{known: true}}
 	if a, ok := meta.Attributes["for_each"]; ok {

@@ -3,28 +3,57 @@ package engine
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"hash"
+	"runtime"
 	"sort"
 	"strconv"
+	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 )
 
+// parallelFingerprints is how many checks a plan needs for fingerprints
+// to be computed by several goroutines.
+const parallelFingerprints = 512
+
+// fingerprints sets every check's fingerprint. Each reads only its check,
+// and the sources and values it holds, which nothing changes any more: with
+// many checks, they are computed in parallel, each worker taking a share.
 func (c *compiler) fingerprints() {
-	for _, ch := range c.plan.Checks {
-		if ch.body != cty.NilVal {
-			ch.Fingerprint = c.fingerprint(ch, ch.body)
+	checks := c.plan.Checks
+	workers := 1
+	if len(checks) >= parallelFingerprints {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		share := checks[len(checks)*w/workers : len(checks)*(w+1)/workers]
+		run := func() {
+			fp := &fingerprinter{h: sha256.New()}
+			for _, ch := range share {
+				if ch.body != cty.NilVal {
+					ch.Fingerprint = c.fingerprint(fp, ch, ch.body)
+				}
+			}
+		}
+		if w == workers-1 {
+			run()
+		} else {
+			wg.Go(run)
 		}
 	}
+	wg.Wait()
 }
 
 // fingerprinter writes the fields of a fingerprint, each ended by a NUL.
+// One serves every check of a compile: fingerprint resets it.
 type fingerprinter struct {
-	h   hash.Hash
-	buf []byte
+	h    hash.Hash
+	buf  []byte
+	keys []string
+	sum  [sha256.Size]byte
 }
 
 func (fp *fingerprinter) field(s string) {
@@ -33,11 +62,15 @@ func (fp *fingerprinter) field(s string) {
 	fp.h.Write(fp.buf)
 }
 
-func (fp *fingerprinter) int(n int) { fp.field(strconv.Itoa(n)) }
+func (fp *fingerprinter) int(n int) {
+	fp.buf = strconv.AppendInt(fp.buf[:0], int64(n), 10)
+	fp.buf = append(fp.buf, 0)
+	fp.h.Write(fp.buf)
+}
 
 // sortedMap writes a map's keys and values in key order, then an empty field.
 func (fp *fingerprinter) sortedMap(m map[string]string) {
-	keys := make([]string, 0, len(m))
+	keys := fp.keys[:0]
 	for k := range m {
 		keys = append(keys, k)
 	}
@@ -47,25 +80,42 @@ func (fp *fingerprinter) sortedMap(m map[string]string) {
 		fp.field(m[k])
 	}
 	fp.field("")
+	fp.keys = keys[:0]
 }
 
 // fingerprint identifies what a check does, so a reload can tell an
 // unchanged check (which keeps its state) from a changed one: every
 // evaluated setting (each meta-argument writes its own) and the source of its
 // asserts, not where it sits.
-func (c *compiler) fingerprint(ch *Check, body cty.Value) string {
-	fp := &fingerprinter{h: sha256.New()}
+func (c *compiler) fingerprint(fp *fingerprinter, ch *Check, body cty.Value) string {
+	fp.h.Reset()
 	h := fp.h
 	fp.field(ch.Address)
 	fp.field(ch.Type)
 	for i := range checkMetaArgs {
 		checkMetaArgs[i].fingerprint(fp, ch)
 	}
+	// The lines of thresholds and asserts are "t|%s|%v|%s|%s\n" and
+	// "a|%s|%s\n" of what they hold, written without fmt.
 	for _, t := range ch.Thresholds {
-		fmt.Fprintf(h, "t|%s|%v|%s|%s\n", t.Metric, t.Below, fmtPtr(t.Warn), fmtPtr(t.Crit))
+		b := append(fp.buf[:0], "t|"...)
+		b = append(b, t.Metric...)
+		b = append(b, '|')
+		b = strconv.AppendBool(b, t.Below)
+		b = append(b, '|')
+		b = appendPtr(b, t.Warn)
+		b = append(b, '|')
+		b = appendPtr(b, t.Crit)
+		fp.buf = append(b, '\n')
+		h.Write(fp.buf)
 	}
 	for _, a := range ch.Asserts {
-		fmt.Fprintf(h, "a|%s|%s\n", c.source(a.Condition), c.source(a.ErrorMessage))
+		b := append(fp.buf[:0], "a|"...)
+		b = append(b, c.sourceBytes(a.Condition)...)
+		b = append(b, '|')
+		b = append(b, c.sourceBytes(a.ErrorMessage)...)
+		fp.buf = append(b, '\n')
+		h.Write(fp.buf)
 	}
 	if body.IsWhollyKnown() {
 		if b, err := ctyjson.Marshal(body, body.Type()); err == nil {
@@ -79,24 +129,27 @@ func (c *compiler) fingerprint(ch *Check, body cty.Value) string {
 			}
 		}
 	}
-	return hex.EncodeToString(h.Sum(nil))[:16]
+	sum := h.Sum(fp.sum[:0])
+	return hex.EncodeToString(sum[:8])
 }
 
-func fmtPtr(f *float64) string {
+// appendPtr appends a threshold bound: "-" for none.
+func appendPtr(b []byte, f *float64) []byte {
 	if f == nil {
-		return "-"
+		return append(b, '-')
 	}
-	return strconv.FormatFloat(*f, 'g', -1, 64)
+	return strconv.AppendFloat(b, *f, 'g', -1, 64)
 }
 
-// source is the text of an expression, "" for none.
-func (c *compiler) source(e hcl.Expression) string {
+// sourceBytes is the text of an expression, nil for none: the file's
+// bytes themselves, not to be changed.
+func (c *compiler) sourceBytes(e hcl.Expression) []byte {
 	if e == nil {
-		return ""
+		return nil
 	}
 	rng := e.Range()
 	if f := c.cfg.Files[rng.Filename]; f != nil && rng.End.Byte <= len(f.Bytes) && rng.Start.Byte <= rng.End.Byte {
-		return string(rng.SliceBytes(f.Bytes))
+		return rng.SliceBytes(f.Bytes)
 	}
-	return ""
+	return nil
 }

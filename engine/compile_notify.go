@@ -118,7 +118,7 @@ func (c *compiler) compileNotifiers() {
 			continue
 		}
 		ctx := c.cfg.EvalContext(rb.BaseDir)
-		meta, remain, diags := splitBody(rb.Body, notifierMetaSchema, reg.Spec)
+		meta, remain, diags := c.splitBody(rb.Body, notifierMetaSchema, rb.Type, reg.Spec)
 		c.diags = append(c.diags, diags...)
 		n := &Notifier{Address: addr, Type: rb.Type, Name: rb.Name, DeclRange: rb.DefRange,
 			MinSeverity: notify.SeverityCritical, SendOnResolved: true, GroupWait: DefaultGroupWait, MaxPerMinute: DefaultMaxPerMinute}

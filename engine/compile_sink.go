@@ -86,7 +86,7 @@ func (c *compiler) compileSinks() {
 			continue
 		}
 		ctx := c.cfg.EvalContext(rb.BaseDir)
-		meta, remain, diags := splitBody(rb.Body, sinkMetaSchema, reg.Spec)
+		meta, remain, diags := c.splitBody(rb.Body, sinkMetaSchema, rb.Type, reg.Spec)
 		c.diags = append(c.diags, diags...)
 		s := newSink(addr, rb.Type, rb.Name, rb.DefRange)
 		seen[addr] = s
