@@ -21,17 +21,20 @@ import (
 const shortRunGCPercent = 400
 
 // tuneShortRunGC raises the GC target for a short-lived command, unless
-// the operator set GOGC, which always wins; GOMEMLIMIT, when set, still
-// bounds the heap.
+// the operator set GOGC, which always wins. The price is memory: validate
+// of 10,000 checks peaks at 450-600 MB instead of 285 MB. So the memory
+// limit of a cgroup (a CI job's container) still bounds the heap, as the
+// agent's does (setMemoryLimit), and GOMEMLIMIT does when set.
 func tuneShortRunGC() {
 	if _, set := os.LookupEnv("GOGC"); set {
 		return
 	}
 	debug.SetGCPercent(shortRunGCPercent)
+	setMemoryLimit()
 }
 
-// agentMemoryRatio is the share of the agent's cgroup memory limit that
-// becomes its Go memory limit, so that the collector works harder before
+// agentMemoryRatio is the share of the cgroup's memory limit that becomes
+// the Go memory limit, so that the collector works harder before
 // the kernel's OOM killer would end the agent, and stays out of the way
 // below it (the GC target stays Go's default, GOGC=100).
 const agentMemoryRatio = 0.9
@@ -43,11 +46,7 @@ const agentMemoryRatio = 0.9
 // and AUTOMEMLIMIT=0.8 changes the share; without a cgroup limit nothing is
 // set. It returns the limit set, 0 for none.
 func tuneAgentMemory(log hclog.Logger) int64 {
-	limit, err := memlimit.Set(
-		memlimit.WithRatio(agentMemoryRatio),
-		memlimit.WithProvider(memlimit.FromCgroup),
-		memlimit.WithLogger(slog.New(slog.DiscardHandler)),
-	)
+	limit, err := setMemoryLimit()
 	switch {
 	case err != nil:
 		log.Warn("could not read the cgroup's memory limit; the Go runtime has none", "error", err)
@@ -65,4 +64,15 @@ func memoryLimitSource() string {
 		return "GOMEMLIMIT"
 	}
 	return "the cgroup's memory limit"
+}
+
+// setMemoryLimit sets the Go memory limit to agentMemoryRatio of the
+// cgroup's memory limit, unless GOMEMLIMIT is set or AUTOMEMLIMIT=off; it
+// returns the limit in force.
+func setMemoryLimit() (int64, error) {
+	return memlimit.Set(
+		memlimit.WithRatio(agentMemoryRatio),
+		memlimit.WithProvider(memlimit.FromCgroup),
+		memlimit.WithLogger(slog.New(slog.DiscardHandler)),
+	)
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"testing"
@@ -117,4 +118,22 @@ func line(s, sub string) string {
 		}
 	}
 	return ""
+}
+
+// TestShortRunGC: run --once and validate collect at 4x the live heap,
+// unless GOGC is set.
+func TestShortRunGC(t *testing.T) {
+	old := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(old) })
+	t.Setenv("GOGC", "") // restored at the end, and no parallel test sees the next line
+	os.Unsetenv("GOGC")
+	tuneShortRunGC()
+	if got := debug.SetGCPercent(100); got != shortRunGCPercent {
+		t.Errorf("GC percent %d without GOGC, want %d", got, shortRunGCPercent)
+	}
+	t.Setenv("GOGC", "100")
+	tuneShortRunGC()
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GC percent %d with GOGC=100, want 100 (GOGC wins)", got)
+	}
 }
