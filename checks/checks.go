@@ -101,6 +101,11 @@ type Env struct {
 	// type reads the agent options it needs from here, such as the exec
 	// type's gate, agent.enable_exec.
 	Agent dsl.Agent
+	// Asserts tells whether the check has assert blocks. Result.Attrs are
+	// read by asserts only, so without any a type may leave out the ones
+	// that cost a run something to build (the http type's body, json and
+	// headers).
+	Asserts bool
 	// Logger is the check's named logger (check=ADDRESS); Build may keep it
 	// for the checker's runs. Never nil when the engine calls Build; tests
 	// that leave it nil get a null logger from Log.

@@ -224,7 +224,7 @@ func (c *compiler) compileInstance(rb *dsl.RawBlock, reg *checks.Registration, m
 		val, _ = val.UnmarkDeep()
 		checker, diags := reg.Build(val, checks.Env{
 			Body: remain, Spec: reg.Spec, Block: rb.DefRange, BaseDir: rb.BaseDir,
-			Address: addr, Agent: c.cfg.Agent,
+			Address: addr, Agent: c.cfg.Agent, Asserts: len(ch.Asserts) > 0,
 			Logger: c.checkLog.With("check", addr),
 		})
 		c.diags = append(c.diags, diags...)

@@ -39,6 +39,8 @@ type Checker struct {
 	unixSocket string
 	keepAlive  bool
 	tls        tlsblock.Options
+	// attrs: the check has asserts, which read the body, json and headers.
+	attrs bool
 
 	once   sync.Once
 	client *http.Client
@@ -106,11 +108,13 @@ func (c *Checker) check(ctx context.Context, start time.Time) checks.Result {
 	}
 
 	data, readErr := io.ReadAll(io.LimitReader(resp.Body, MaxBodyRead))
-	res.Attrs = map[string]cty.Value{
-		"status_code": cty.NumberIntVal(int64(resp.StatusCode)),
-		"body":        cty.StringVal(truncateUTF8(data, MaxBodyAttr)),
-		"json":        decodeJSON(data),
-		"headers":     headerMap(resp.Header),
+	if c.attrs {
+		res.Attrs = map[string]cty.Value{
+			"status_code": cty.NumberIntVal(int64(resp.StatusCode)),
+			"body":        cty.StringVal(truncateUTF8(data, MaxBodyAttr)),
+			"json":        decodeJSON(data),
+			"headers":     headerMap(resp.Header),
+		}
 	}
 
 	switch {

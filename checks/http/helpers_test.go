@@ -39,7 +39,7 @@ type decoded struct {
 func decodeChecks(t testing.TB, src, baseDir string, vars map[string]cty.Value) []decoded {
 	t.Helper()
 	var out []decoded
-	for _, d := range checktest.DecodeChecks(t, Type, src, checks.Env{BaseDir: baseDir}, checktest.VarContext(vars)) {
+	for _, d := range checktest.DecodeChecks(t, Type, src, checks.Env{BaseDir: baseDir, Asserts: true}, checktest.VarContext(vars)) {
 		out = append(out, decoded{val: d.Val, env: d.Env, diags: d.Diags})
 	}
 	return out

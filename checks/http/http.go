@@ -90,6 +90,7 @@ func Build(cfg cty.Value, env checks.Env) (checks.Checker, hcl.Diagnostics) {
 		header: http.Header{},
 		expect: defaultExpect,
 		follow: true,
+		attrs:  env.Asserts,
 	}
 	complete := true
 

@@ -12,9 +12,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/satellite-hq/satellite/checks"
+	"github.com/satellite-hq/satellite/checks/checktest"
 )
 
 // TestSharedTransportsKeepTLSApart: checks share a transport only when
@@ -152,5 +156,34 @@ func TestKeepAlive(t *testing.T) {
 	}
 	if n := count(); n != 1 {
 		t.Errorf("10 runs of two checks with keep_alive made %d connections, want 1", n)
+	}
+}
+
+// TestNoAttrsWithoutAsserts: a check without asserts builds no result
+// attributes (only asserts read them: body, json, headers), and still
+// shows the body's start in detail when it fails.
+func TestNoAttrsWithoutAsserts(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/bad" {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+		_, _ = io.WriteString(w, `{"status":"down"}`)
+	}))
+	t.Cleanup(srv.Close)
+	reg := registration(t)
+	for _, asserts := range []bool{false, true} {
+		ds := checktest.DecodeChecks(t, Type, fmt.Sprintf("check \"http\" \"t\" {\n  url = %q\n}\n", srv.URL+"/bad"),
+			checks.Env{Asserts: asserts}, checktest.VarContext(nil))
+		c, diags := reg.Build(ds[0].Val, ds[0].Env)
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		res := run(t, c, 5*time.Second)
+		if got := res.Attrs != nil; got != asserts {
+			t.Errorf("asserts %v: attributes built %v", asserts, got)
+		}
+		if !strings.Contains(res.Detail, `"status":"down"`) {
+			t.Errorf("asserts %v: detail %q lacks the body", asserts, res.Detail)
+		}
 	}
 }
