@@ -99,12 +99,19 @@ func TestFingerprintsParallel(t *testing.T) {
 		}
 		c.plan.Checks = append(c.plan.Checks, ch)
 	}
+	bodies := map[*Check]cty.Value{}
+	for _, ch := range c.plan.Checks {
+		bodies[ch] = ch.body
+	}
 	c.fingerprints()
 	seen := map[string]bool{}
 	for _, ch := range c.plan.Checks {
-		want := ""
 		if ch.body != cty.NilVal {
-			want = fingerprintFmt(c, ch, ch.body)
+			t.Fatalf("%s: the decoded body is still held after its fingerprint", ch.Address)
+		}
+		want := ""
+		if body := bodies[ch]; body != cty.NilVal {
+			want = fingerprintFmt(c, ch, body)
 		}
 		if ch.Fingerprint != want {
 			t.Fatalf("%s: fingerprint %q, want %q", ch.Address, ch.Fingerprint, want)

@@ -97,7 +97,8 @@ type Check struct {
 	deps       []depRef
 	sinkRefs   []sinkRef
 	notifyRefs []sinkRef
-	// body is the type's decoded attributes, for the fingerprint.
+	// body is the type's decoded attributes, for the fingerprint; cleared
+	// once it is taken.
 	body cty.Value
 	// inPlan is false for the placeholder instance of an unknown for_each.
 	inPlan bool
