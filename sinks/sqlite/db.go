@@ -30,11 +30,14 @@ const (
 	// busyTimeout is how long a statement waits for another connection's
 	// (or process's) write lock before failing with SQLITE_BUSY.
 	busyTimeout = 5 * time.Second
-	// pruneEvery is how often Write deletes rows past retention.
+	// pruneEvery is how often Write starts deleting rows past retention.
 	pruneEvery = 10 * time.Minute
-	// defaultPruneChunk bounds the rows one DELETE removes, so that a large
-	// prune never holds the write lock for long.
-	defaultPruneChunk = 5000
+	// defaultPruneChunk bounds the rows one DELETE removes, and so what a
+	// Write adds to its own time while a prune is under way: a chunk of each
+	// table. Twice a full batch: a history of 10M results keeps two thirds
+	// of its write rate while an eighth of it is pruned, and the prune is
+	// done about as soon as when one Write did all of it.
+	defaultPruneChunk = 2000
 )
 
 // DB is an open satellite SQLite database. It is a sinks.Sink and is safe for
@@ -54,9 +57,12 @@ type DB struct {
 	// These find and add the series of runs and their metrics' slots.
 	selSeries, insSeries, selSlot, nextSlot, insSlot *sql.Stmt
 
-	mu        sync.Mutex // guards lastPrune and closed
+	mu        sync.Mutex // guards lastPrune, pruneCutoff and closed
 	lastPrune time.Time
-	closed    bool
+	// pruneCutoff is the cutoff (Unix nanoseconds) of the prune under way,
+	// which each Write goes on with; 0 when none is.
+	pruneCutoff int64
+	closed      bool
 
 	cacheMu sync.Mutex // guards series and slots
 	// series and slots cache result_series and metric_slots. Their rows
@@ -127,11 +133,17 @@ func dsn(abs string) string {
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
-	// Checkpoint every 4000 WAL pages (about 16 MB) rather than SQLite's
-	// 1000: a batch of 1000 results dirties 60 to 200 pages, and each
-	// checkpoint writes them again and syncs the file; at 1000 pages that
-	// was a fifth of a sustained write's time.
-	q.Add("_pragma", "wal_autocheckpoint(4000)")
+	// Checkpoint every 16000 WAL pages (about 64 MB) rather than SQLite's
+	// 1000. A batch of 1000 results dirties 100 to 1100 pages, most of them
+	// the last page of a series in runs, which the next batch dirties
+	// again; a checkpoint writes each page once however many batches
+	// changed it, and syncs the file. At 1000 pages that was a fifth of a
+	// sustained write's time; 16000 rather than 4000 saves another sixth of
+	// the CPU time of a batch of 1000 checks.
+	q.Add("_pragma", "wal_autocheckpoint(16000)")
+	// A WAL that grew past 128 MB (a reader kept the checkpoint from
+	// catching up while writes went on) is cut back when it next restarts.
+	q.Add("_pragma", "journal_size_limit(134217728)")
 	// Up to 16 MB of page cache a connection (SQLite's default is 2 MB),
 	// taken only as pages are read. With 2 MB, a write transaction on a
 	// history of a million results no longer fit: SQLite spilled dirty
@@ -171,13 +183,11 @@ func (d *DB) init(ctx context.Context) error {
 		st  **sql.Stmt
 		sql string
 	}{
-		{&d.insChange, `INSERT INTO state_changes
-			(time, node, check_addr, type, previous, status, error)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`},
-		{&d.selSeries, `SELECT id FROM result_series WHERE check_addr = ? AND node = ?`},
+		{&d.insChange, insChangeSQL},
+		{&d.selSeries, selSeriesSQL},
 		{&d.insSeries, `INSERT INTO result_series (check_addr, node) VALUES (?, ?)`},
-		{&d.selSlot, `SELECT slot FROM metric_slots WHERE series = ? AND name = ?`},
-		{&d.nextSlot, `SELECT coalesce(max(slot) + 1, 0) FROM metric_slots WHERE series = ?`},
+		{&d.selSlot, selSlotSQL},
+		{&d.nextSlot, nextSlotSQL},
 		{&d.insSlot, `INSERT INTO metric_slots (series, name, slot) VALUES (?, ?, ?)`},
 	} {
 		var err error
@@ -187,6 +197,16 @@ func (d *DB) init(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Statements of Write and AddEvent, by name for the test of their plans.
+const (
+	insChangeSQL = `INSERT INTO state_changes
+			(time, node, check_addr, type, previous, status, error)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`
+	selSeriesSQL = `SELECT id FROM result_series WHERE check_addr = ? AND node = ?`
+	selSlotSQL   = `SELECT slot FROM metric_slots WHERE series = ? AND name = ?`
+	nextSlotSQL  = `SELECT coalesce(max(slot) + 1, 0) FROM metric_slots WHERE series = ?`
+)
 
 // resultChunks are the numbers of results one INSERT stores, largest first;
 // the last is 1. A batch goes in as many of the largest as fit, then the
@@ -247,8 +267,9 @@ func (d *DB) Path() string { return d.path }
 // Write stores a batch in one transaction: a row in results for every record,
 // a row in runs for each (two or more for a result of over eight metrics),
 // and a row in state_changes for each with Changed set. At most every ten
-// minutes it then prunes rows past retention; a failed prune does not fail
-// the write, and is retried on the next one.
+// minutes it then starts a prune of the rows past retention, which it and
+// the next writes carry out a chunk at a time (see maybePrune); a failed
+// prune does not fail the write, and is retried on the next one.
 func (d *DB) Write(ctx context.Context, batch []sinks.Record) error {
 	if len(batch) == 0 {
 		return nil
@@ -362,9 +383,13 @@ func (d *DB) writeRuns(ctx context.Context, tx *sql.Tx, batch []sinks.Record, ti
 			if math.IsNaN(v) || math.IsInf(v, 0) {
 				continue
 			}
-			slot, err := d.slot(ctx, tx, slotKey{series, name}, &added)
-			if err != nil {
-				return added, err
+			k := slotKey{series, name}
+			slot, ok := d.cachedSlot(k, &added)
+			if !ok {
+				if err := d.recordSlots(ctx, tx, series, r.Metrics, &added); err != nil {
+					return added, err
+				}
+				slot, _ = d.cachedSlot(k, &added)
 			}
 			part, at := slot/slotsPerPart, row
 			if part > 0 {
@@ -425,16 +450,43 @@ func (d *DB) seriesID(ctx context.Context, tx *sql.Tx, k seriesKey, added *cache
 	return id, nil
 }
 
-// slot returns the slot of a metric of a series, giving it the next one if
-// it is new.
-func (d *DB) slot(ctx context.Context, tx *sql.Tx, k slotKey, added *cacheAdds) (int, error) {
+// cachedSlot is the slot of a metric of a series, if the cache or added
+// has it.
+func (d *DB) cachedSlot(k slotKey, added *cacheAdds) (int, bool) {
 	d.cacheMu.Lock()
 	slot, ok := d.slots[k]
 	d.cacheMu.Unlock()
-	if ok {
-		return slot, nil
+	if !ok {
+		slot, ok = added.slots[k]
 	}
-	if slot, ok = added.slots[k]; ok {
+	return slot, ok
+}
+
+// recordSlots finds the slots of the finite metrics of a record of a
+// series, for added, and gives the new ones the next slots in the order of
+// their names: the layout of a series does not depend on the order of a map,
+// and is the one migration 2 gave the runs it filled.
+func (d *DB) recordSlots(ctx context.Context, tx *sql.Tx, series int64, metrics map[string]float64, added *cacheAdds) error {
+	names := make([]string, 0, len(metrics))
+	for name, v := range metrics {
+		if !math.IsNaN(v) && !math.IsInf(v, 0) {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if _, err := d.slot(ctx, tx, slotKey{series, name}, added); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// slot returns the slot of a metric of a series, giving it the next one if
+// it is new.
+func (d *DB) slot(ctx context.Context, tx *sql.Tx, k slotKey, added *cacheAdds) (int, error) {
+	slot, ok := d.cachedSlot(k, added)
+	if ok {
 		return slot, nil
 	}
 	err := tx.StmtContext(ctx, d.selSlot).QueryRowContext(ctx, k.series, k.name).Scan(&slot)
@@ -453,66 +505,97 @@ func (d *DB) slot(ctx context.Context, tx *sql.Tx, k slotKey, added *cacheAdds) 
 	return slot, nil
 }
 
+// maybePrune is the pruning Write does after its batch: every pruneEvery it
+// starts a prune of the rows past retention, and each Write, this one and
+// the next, deletes one chunk of each table until none is left, so that a
+// large prune (a shorter retention, an agent that was stopped for days) is
+// spread over many writes rather than holding up one for all of it.
 func (d *DB) maybePrune(ctx context.Context) {
 	if d.retention <= 0 {
 		return
 	}
 	now := time.Now()
 	d.mu.Lock()
-	due := now.Sub(d.lastPrune) >= pruneEvery
-	if due {
+	if d.pruneCutoff == 0 && now.Sub(d.lastPrune) >= pruneEvery {
 		d.lastPrune = now
+		d.pruneCutoff = now.Add(-d.retention).UnixNano()
 	}
+	cutoff := d.pruneCutoff
 	d.mu.Unlock()
-	if !due {
+	if cutoff == 0 {
 		return
 	}
-	if _, err := d.Prune(ctx, now); err != nil {
-		d.mu.Lock()
-		d.lastPrune = time.Time{}
-		d.mu.Unlock()
+	_, done, err := d.pruneStep(ctx, cutoff)
+	if err == nil && !done {
+		return
 	}
+	d.mu.Lock()
+	if d.pruneCutoff == cutoff {
+		d.pruneCutoff = 0
+		if err != nil {
+			d.lastPrune = time.Time{} // retried on the next write
+		}
+	}
+	d.mu.Unlock()
 }
 
 // Prune deletes results, their runs and state changes older than now minus
-// retention, and returns how many results and state changes it deleted. It does nothing when retention is zero or less. Rows go in chunks,
-// each its own transaction, so that writers are never held up for long.
+// retention, and returns how many results and state changes it deleted. It
+// does nothing when retention is zero or less. Rows go in chunks, each its
+// own transaction, so that writers are never held up for long.
 func (d *DB) Prune(ctx context.Context, now time.Time) (int64, error) {
 	if d.retention <= 0 {
 		return 0, nil
 	}
 	cutoff := now.Add(-d.retention).UnixNano()
 	var total int64
-	// The table names are constants of ours; only values are parameters.
-	for _, q := range []struct {
-		sql     string
-		counted bool
-	}{
-		{`DELETE FROM results WHERE id IN (SELECT id FROM results WHERE time < ? LIMIT ?)`, true},
-		{`DELETE FROM state_changes WHERE id IN (SELECT id FROM state_changes WHERE time < ? LIMIT ?)`, true},
-		// A search of each series' oldest runs (runs has no index on time
-		// alone).
-		{`DELETE FROM runs WHERE (series, time, part) IN (SELECT series, time, part FROM runs
-			WHERE series IN (SELECT id FROM result_series) AND time < ? LIMIT ?)`, false},
-	} {
-		for {
-			res, err := d.db.ExecContext(ctx, q.sql, cutoff, d.pruneChunk)
-			if err != nil {
-				return total, fmt.Errorf("sqlite %s: pruning: %w", d.path, err)
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return total, fmt.Errorf("sqlite %s: pruning: %w", d.path, err)
-			}
-			if q.counted {
-				total += n
-			}
-			if n < int64(d.pruneChunk) {
-				break
-			}
+	for {
+		n, done, err := d.pruneStep(ctx, cutoff)
+		total += n
+		if err != nil || done {
+			return total, err
 		}
 	}
-	return total, nil
+}
+
+// pruneStep deletes a chunk of at most pruneChunk rows older than cutoff
+// (Unix nanoseconds) from each table, each chunk in its own transaction:
+// results and state_changes through their index on time, runs through its
+// primary key, series by series. It returns how many results and state
+// changes it deleted, and done once no table had a full chunk to delete.
+func (d *DB) pruneStep(ctx context.Context, cutoff int64) (deleted int64, done bool, err error) {
+	done = true
+	for _, q := range pruneSQL {
+		res, err := d.db.ExecContext(ctx, q.sql, cutoff, d.pruneChunk)
+		if err != nil {
+			return deleted, false, fmt.Errorf("sqlite %s: pruning: %w", d.path, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return deleted, false, fmt.Errorf("sqlite %s: pruning: %w", d.path, err)
+		}
+		if q.counted {
+			deleted += n
+		}
+		if n >= int64(d.pruneChunk) {
+			done = false
+		}
+	}
+	return deleted, done, nil
+}
+
+// pruneSQL are the DELETEs of Prune, each of at most ?2 rows older than ?1.
+// The table names are constants of ours; only values are parameters.
+var pruneSQL = []struct {
+	table, sql string
+	counted    bool
+}{
+	{"results", `DELETE FROM results WHERE id IN (SELECT id FROM results WHERE time < ? LIMIT ?)`, true},
+	{"state_changes", `DELETE FROM state_changes WHERE id IN (SELECT id FROM state_changes WHERE time < ? LIMIT ?)`, true},
+	// A search of each series' oldest runs (runs has no index on time
+	// alone).
+	{"runs", `DELETE FROM runs WHERE (series, time, part) IN (SELECT series, time, part FROM runs
+			WHERE series IN (SELECT id FROM result_series) AND time < ? LIMIT ?)`, false},
 }
 
 // Close releases the database. Calling it again does nothing.

@@ -493,7 +493,8 @@ func TestDSN(t *testing.T) {
 	if !strings.HasPrefix(got, "file:/var/lib/sat%20ellite/h%3F%23%25.db?") {
 		t.Errorf("dsn = %q", got)
 	}
-	for _, want := range []string{"journal_mode%28WAL%29", "busy_timeout%285000%29", "synchronous%28NORMAL%29", "foreign_keys%281%29", "_txlock=immediate"} {
+	for _, want := range []string{"journal_mode%28WAL%29", "busy_timeout%285000%29", "synchronous%28NORMAL%29", "foreign_keys%281%29", "_txlock=immediate",
+		"wal_autocheckpoint%2816000%29", "journal_size_limit%28134217728%29"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("dsn %q lacks %q", got, want)
 		}

@@ -12,11 +12,40 @@ import (
 
 // StateChanges returns the state changes matching q, newest first.
 func (d *DB) StateChanges(ctx context.Context, q health.Query) ([]health.Change, error) {
+	query, args := stateChangesSQL(q)
+	rows, err := d.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite %s: reading state changes: %w", d.path, err)
+	}
+	defer rows.Close()
+	var out []health.Change
+	for rows.Next() {
+		var (
+			sc        health.Change
+			ns        int64
+			prev, msg sql.NullString
+		)
+		if err := rows.Scan(&ns, &sc.Node, &sc.Check, &sc.Type, &prev, &sc.Status, &msg); err != nil {
+			return nil, fmt.Errorf("sqlite %s: reading state changes: %w", d.path, err)
+		}
+		sc.Time = time.Unix(0, ns).UTC()
+		sc.Previous = prev.String
+		sc.Error = msg.String
+		out = append(out, sc)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite %s: reading state changes: %w", d.path, err)
+	}
+	return out, nil
+}
+
+// stateChangesSQL is the query of StateChanges and its arguments. Only fixed
+// fragments are joined into the SQL; every value is a parameter.
+func stateChangesSQL(q health.Query) (string, []any) {
 	var (
 		where []string
 		args  []any
 	)
-	// Only fixed fragments are joined into the SQL; every value is a parameter.
 	if q.Node != "" {
 		where = append(where, "node = ?")
 		args = append(args, q.Node)
@@ -44,32 +73,7 @@ func (d *DB) StateChanges(ctx context.Context, q health.Query) ([]health.Change,
 	if q.Limit > 0 {
 		limit = q.Limit
 	}
-	args = append(args, limit)
-
-	rows, err := d.db.QueryContext(ctx, sb.String(), args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite %s: reading state changes: %w", d.path, err)
-	}
-	defer rows.Close()
-	var out []health.Change
-	for rows.Next() {
-		var (
-			sc        health.Change
-			ns        int64
-			prev, msg sql.NullString
-		)
-		if err := rows.Scan(&ns, &sc.Node, &sc.Check, &sc.Type, &prev, &sc.Status, &msg); err != nil {
-			return nil, fmt.Errorf("sqlite %s: reading state changes: %w", d.path, err)
-		}
-		sc.Time = time.Unix(0, ns).UTC()
-		sc.Previous = prev.String
-		sc.Error = msg.String
-		out = append(out, sc)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite %s: reading state changes: %w", d.path, err)
-	}
-	return out, nil
+	return sb.String(), append(args, limit)
 }
 
 // AddEvent stores a cluster event this node saw (a member joined, failed or

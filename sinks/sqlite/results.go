@@ -52,6 +52,12 @@ SELECT b, (SELECT json_array(`
 FROM buckets ORDER BY b`
 )
 
+// seriesSlotsSQL reads a series (?1 the check, ?2 the node) and its metrics'
+// slots, in the order of the slots.
+const seriesSlotsSQL = `SELECT s.id, m.name, m.slot FROM result_series AS s
+		LEFT JOIN metric_slots AS m ON m.series = s.id
+		WHERE s.check_addr = ? AND s.node = ? ORDER BY m.slot`
+
 // slotColumns are the metric columns of runs, by slot % slotsPerPart.
 var slotColumns = [slotsPerPart]string{"v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7"}
 
@@ -103,9 +109,7 @@ func (d *DB) Results(ctx context.Context, q health.ResultQuery) (health.ResultSe
 
 	// The series and its metrics' slots. Slots are only ever added: one
 	// added before the downsampling reads runs has no value in this answer.
-	rows, err := d.db.QueryContext(ctx, `SELECT s.id, m.name, m.slot FROM result_series AS s
-		LEFT JOIN metric_slots AS m ON m.series = s.id
-		WHERE s.check_addr = ? AND s.node = ? ORDER BY m.slot`, q.Check, q.Node)
+	rows, err := d.db.QueryContext(ctx, seriesSlotsSQL, q.Check, q.Node)
 	if err != nil {
 		return fail(err)
 	}

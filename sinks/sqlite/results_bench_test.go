@@ -13,9 +13,10 @@ import (
 	"github.com/satellite-hq/satellite/sinks"
 )
 
-// TestMain removes the big history the benchmarks build, once per process.
+// TestMain removes the big histories the benchmarks build, once per process.
 func TestMain(m *testing.M) {
 	code := m.Run()
+	cleanupBigWrite()
 	if bigHistory.dir != "" {
 		_ = os.RemoveAll(bigHistory.dir)
 	}

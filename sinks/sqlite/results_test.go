@@ -253,6 +253,9 @@ func downgrade(t *testing.T, d *DB) {
 		`DROP TABLE runs`,
 		`DROP TABLE metric_slots`,
 		`DROP TABLE result_series`,
+		// Migration 3's indexes as they were before it.
+		`CREATE INDEX results_check_time ON results (check_addr, time)`,
+		`DROP INDEX state_changes_check_node_time`,
 		`PRAGMA user_version = 1`,
 	} {
 		if _, err := d.db.Exec(stmt); err != nil {
