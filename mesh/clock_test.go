@@ -150,6 +150,9 @@ func TestClocks(t *testing.T) {
 	// Older agents still ask by serf query, and get an answer.
 	params := a.m.getSerf().DefaultQueryParams()
 	params.FilterNodes = []string{"node-b"}
+	// The default timeout, a few gossip rounds for three nodes, is too
+	// short for a loaded CI machine: the query then ends unanswered.
+	params.Timeout = 10 * time.Second
 	sent := time.Now()
 	resp, err := a.m.getSerf().Query(clockQuery, nil, params)
 	if err != nil {
@@ -157,7 +160,10 @@ func TestClocks(t *testing.T) {
 	}
 	defer resp.Close()
 	select {
-	case r := <-resp.ResponseCh():
+	case r, ok := <-resp.ResponseCh():
+		if !ok {
+			t.Fatalf("the clock query ended after %v without an answer", time.Since(sent))
+		}
 		ns, err := strconv.ParseInt(string(r.Payload), 10, 64)
 		if r.From != "node-b" || err != nil {
 			t.Fatalf("clock query answer %+v", r)
@@ -166,7 +172,7 @@ func TestClocks(t *testing.T) {
 		// gossip and its answer's way back direct.
 		rtt := time.Since(sent)
 		t.Logf("the serf query's estimate of node-b: offset %v, rtt %v", time.Unix(0, ns).Sub(sent.Add(rtt/2)), rtt)
-	case <-time.After(5 * time.Second):
+	case <-time.After(15 * time.Second):
 		t.Fatal("no answer to the clock query")
 	}
 }
