@@ -170,21 +170,7 @@ func TestPruneSpreadOverWrites(t *testing.T) {
 	now := time.Now()
 	const old, chunk = 95, 10
 	// The old rows, written with no retention.
-	keep, err := Open(ctx, path, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var batch []sinks.Record
-	for i := range old {
-		batch = append(batch, sinks.Record{Time: now.Add(-3*time.Hour + time.Duration(i)*time.Second), Node: "n1",
-			Check: fmt.Sprintf("c%d", i%4), Changed: true, Metrics: map[string]float64{"v": float64(i)}})
-	}
-	if err := keep.Write(ctx, batch); err != nil {
-		t.Fatal(err)
-	}
-	if err := keep.Close(); err != nil {
-		t.Fatal(err)
-	}
+	writeOld(t, path, now, old, time.Second, 4, func(int) bool { return true })
 
 	d, err := Open(ctx, path, time.Hour)
 	if err != nil {
@@ -256,22 +242,8 @@ func TestPruneWhileWriting(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), HistoryFile)
 	now := time.Now()
-	keep, err := Open(ctx, path, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const old = 2000
-	var batch []sinks.Record
-	for i := range old {
-		batch = append(batch, sinks.Record{Time: now.Add(-3*time.Hour + time.Duration(i)*time.Millisecond), Node: "n1",
-			Check: fmt.Sprintf("c%d", i%7), Changed: i%3 == 0, Metrics: map[string]float64{"v": float64(i)}})
-	}
-	if err := keep.Write(ctx, batch); err != nil {
-		t.Fatal(err)
-	}
-	if err := keep.Close(); err != nil {
-		t.Fatal(err)
-	}
+	writeOld(t, path, now, old, time.Millisecond, 7, func(i int) bool { return i%3 == 0 })
 	d, err := Open(ctx, path, time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -313,5 +285,28 @@ func TestPruneWhileWriting(t *testing.T) {
 	const added = writers * writes * size
 	if r, v, c := count(t, d, "results"), count(t, d, "runs"), count(t, d, "state_changes"); r != added || v != added || c != writers*writes {
 		t.Errorf("%d results, %d runs, %d state changes; want %d, %d, %d", r, v, c, added, added, writers*writes)
+	}
+}
+
+// writeOld writes n results to a history at path with no retention, from
+// three hours before now, step apart, over checks checks, changed(i)
+// marking the state changes.
+func writeOld(t *testing.T, path string, now time.Time, n int, step time.Duration, checks int, changed func(int) bool) {
+	t.Helper()
+	ctx := context.Background()
+	keep, err := Open(ctx, path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var batch []sinks.Record
+	for i := range n {
+		batch = append(batch, sinks.Record{Time: now.Add(-3*time.Hour + time.Duration(i)*step), Node: "n1",
+			Check: fmt.Sprintf("c%d", i%checks), Changed: changed(i), Metrics: map[string]float64{"v": float64(i)}})
+	}
+	if err := keep.Write(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	if err := keep.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
