@@ -185,21 +185,31 @@ func (m *Mesh) antiEntropy(ctx context.Context) {
 	}
 }
 
-// missingDigests reports whether some alive satellite member's digest is
-// not held here.
+// missingDigests reports whether some alive satellite member's digest,
+// of the boot its tags announce, is not held here a window after the
+// member (in that boot) was first told.
 func (m *Mesh) missingDigests() bool {
 	s := m.getSerf()
 	if s == nil {
 		return false
 	}
 	mems := s.Members()
+	grace := antiEntropyWindowPer * m.cfg.antiEntropyEvery
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, mem := range mems {
 		if mem.Name == m.cfg.NodeName || mem.Status != serf.StatusAlive || !IsSatellite(mem.Tags) {
 			continue
 		}
-		if _, ok := m.digests[mem.Name]; !ok {
+		// A digest of an older life than the tags announce is lacking too:
+		// a restarted member's new digest is pushed, not gossiped. A
+		// member told within the window is not lacking yet: its push, or
+		// a peer's recent digests, usually bring it in that time.
+		k, known := m.known[mem.Name]
+		if !known || k.boot != tagBootOf(mem.Tags) || time.Since(k.since) < grace {
+			continue
+		}
+		if e, ok := m.digests[mem.Name]; !ok || e.d.Boot < k.boot {
 			return true
 		}
 	}

@@ -232,7 +232,7 @@ func TestJoinerReadsFullDigestSet(t *testing.T) {
 // A member that comes back from failed with the boot it had was apart (a
 // partition healed, or serf failed it falsely): what its side gossiped
 // meanwhile never came, and one full read of its digests is asked for. A
-// member back with a new boot restarted: its boot digest is gossiped, and
+// member back with a new boot restarted: it pushes its boot digest, and
 // nothing more is read.
 func TestHealAsksForFullRead(t *testing.T) {
 	t.Parallel()
@@ -342,7 +342,7 @@ func TestAntiEntropyRepairsNotices(t *testing.T) {
 // one, and has the digest again, however old.
 func TestMissingDigestMakesTheReadFull(t *testing.T) {
 	t.Parallel()
-	quiet := func(c *Config) { c.antiEntropyEvery = 200 * time.Millisecond; c.RefreshInterval = time.Hour }
+	quiet := func(c *Config) { c.antiEntropyEvery = 300 * time.Millisecond; c.RefreshInterval = time.Hour }
 	a := startNode(t, "a", addr(44, 31), quiet)
 	startNode(t, "b", addr(44, 32), func(c *Config) { quiet(c); c.Join = []string{gossip(a.ip)} })
 	startNode(t, "c", addr(44, 33), func(c *Config) { quiet(c); c.Join = []string{gossip(a.ip)} })
@@ -350,7 +350,7 @@ func TestMissingDigestMakesTheReadFull(t *testing.T) {
 	if n := a.m.Stats().FullSyncs; n != 0 {
 		t.Fatalf("a, which joined nobody and lacks nothing, made %d full reads", n)
 	}
-	time.Sleep(time.Second) // b's digest is older than the window everywhere
+	time.Sleep(1500 * time.Millisecond) // b's digest is older than the window everywhere
 	a.m.mu.Lock()
 	delete(a.m.digests, "b")
 	a.m.mu.Unlock()

@@ -184,3 +184,56 @@ func TestFanoutCarriesNotices(t *testing.T) {
 		t.Errorf("e has %d watchers, want 3 (the test needs one node that does not watch it)", watchers)
 	}
 }
+
+// A node alone (here: at start, before anyone joined) gossips nothing:
+// serf would hold the digest and send it once members come, and at a
+// mass join every node re-gossiped every other's boot digest. The digests
+// still meet: the joiner reads the seed's set, and pushes its own. Gossip
+// is ignored here, so only those two paths can carry them. A digest of
+// an older life than the member's tags announce counts as lacking.
+func TestAloneDigestNotGossiped(t *testing.T) {
+	t.Parallel()
+	deaf := func(c *Config) {
+		c.noDigestEvents = true
+		c.antiEntropyEvery = time.Hour
+		c.RefreshInterval = time.Hour
+	}
+	a := startNode(t, "a", addr(45, 31), deaf)
+	waitFor(t, 5*time.Second, "a published its boot digest", func() bool {
+		a.m.mu.Lock()
+		defer a.m.mu.Unlock()
+		return a.m.own != nil
+	})
+	st := a.m.getSerf().Stats()
+	if st["event_time"] != "1" || st["event_queue"] != "0" {
+		t.Errorf("alone, a's serf has event time %s and %s user events queued; want 1 and 0 (no user event)", st["event_time"], st["event_queue"])
+	}
+	b := startNode(t, "b", addr(45, 32), func(c *Config) { deaf(c); c.Join = []string{gossip(a.ip)} })
+	waitFor(t, 10*time.Second, "a has b's digest (pushed) and b has a's (read)", func() bool {
+		return hasDigest(a.m, "b") && hasDigest(b.m, "a")
+	})
+	waitFor(t, 10*time.Second, "a's member events told b", func() bool {
+		a.m.mu.Lock()
+		defer a.m.mu.Unlock()
+		return a.m.known["b"].boot == b.m.Boot()
+	})
+	if a.m.missingDigests() || b.m.missingDigests() {
+		t.Fatal("a or b lacks a digest it holds")
+	}
+	a.m.mu.Lock()
+	r := a.m.digests["b"]
+	r.d.Boot--
+	a.m.digests["b"] = r
+	a.m.mu.Unlock()
+	if a.m.missingDigests() {
+		t.Error("a counts b's digest as lacking within the window after b was told")
+	}
+	a.m.mu.Lock()
+	k := a.m.known["b"]
+	k.since = k.since.Add(-4 * time.Hour) // the window is 3 anti-entropy periods of an hour
+	a.m.known["b"] = k
+	a.m.mu.Unlock()
+	if !a.m.missingDigests() {
+		t.Error("a holds b's digest of an older boot than b's tags, and does not count it as lacking")
+	}
+}

@@ -443,7 +443,11 @@ func (m *Mesh) memberEvent(ev serf.MemberEvent) {
 			if kind == events.MemberUpdated {
 				apart = old.apart
 			}
-			m.known[mem.Name] = knownMember{hash: hash, boot: boot.Boot, apart: apart}
+			since := now
+			if known && old.boot == boot.Boot {
+				since = old.since
+			}
+			m.known[mem.Name] = knownMember{hash: hash, boot: boot.Boot, apart: apart, since: since}
 			confirmed = m.confirmLocked(mem.Name, boot.Boot)
 			// Back with the boot it had when it went: it did not restart,
 			// it was apart (a partition, or a false failure), and the
@@ -654,6 +658,8 @@ type knownMember struct {
 	boot uint64 // 0 for a foreign member
 	// apart is set while serf has the member failed or left.
 	apart bool
+	// since is when this boot of the member was first told.
+	since time.Time
 }
 
 // memberBoot returns the boot ID in name's tags, whether name is in serf's
@@ -753,8 +759,20 @@ func (m *Mesh) publish() error {
 	if err != nil {
 		return err
 	}
-	if err := s.UserEvent(digestEvent, b, false); err != nil {
-		return fmt.Errorf("serf user event: %w", err)
+	// Alone (at start, before the join, or with every other member
+	// failed), a gossiped digest reaches nobody now: it waits in serf's
+	// queue and goes out once members come. At a mass join that made every
+	// node's boot digest go out at once, and every node re-gossip all N of
+	// them: at 1,000 nodes a backlog of 1,100 user events per node that
+	// outlasted the join's membership messages by more than 20 minutes
+	// (dilated ×16) and starved the changes behind it. Nobody misses it:
+	// the join pushes it to every member (fan-out), a member that did not
+	// know this node yet reads it by anti-entropy (it lacks the digest),
+	// and a heal reads this node's whole set.
+	if s.Memberlist().NumMembers() > 1 {
+		if err := s.UserEvent(digestEvent, b, false); err != nil {
+			return fmt.Errorf("serf user event: %w", err)
+		}
 	}
 	// What anti-entropy answers hand out as this node's digest: the one
 	// just gossiped, check names clipped as they were.

@@ -79,6 +79,12 @@ func IsSatellite(tags map[string]string) bool {
 	return err == nil
 }
 
+// tagBootOf is the boot ID in a member's tags, 0 when there is none.
+func tagBootOf(tags map[string]string) uint64 {
+	b, _ := strconv.ParseUint(tags[tagBoot], 36, 64)
+	return b
+}
+
 // ParseTags reads a member's serf tags. A malformed value is an error, but
 // the rest is still returned: a member from a newer or broken version must
 // still show up.
