@@ -209,14 +209,8 @@ func formScale(b *testing.B, n int) *scaleCluster {
 	})
 	formedIn := time.Since(start)
 	formed = true
-	missing := 0
-	for _, s := range c.slots {
-		s.m.mu.Lock()
-		missing += n - 1 - len(s.m.digests)
-		s.m.mu.Unlock()
-	}
 	b.Logf("%d nodes formed in %v (%d of %d node-to-node digests not there yet); refresh period %v",
-		n, formedIn.Round(time.Second), missing, n*(n-1), c.slots[0].m.refreshPeriod())
+		n, formedIn.Round(time.Second), c.missingPairs(), n*(n-1), c.slots[0].m.refreshPeriod())
 	fmt.Fprintf(os.Stderr, "%d nodes formed in %v\n", n, formedIn.Round(time.Second))
 	// MESH_SCALE_SETTLE (real time, default 10s) lets the join's
 	// membership backlog drain before the idle window: memberlist sends
@@ -269,7 +263,8 @@ func formScale(b *testing.B, n int) *scaleCluster {
 			}
 			time.Sleep(30 * time.Second)
 		}
-		b.Logf("serf's queues drained in %v", time.Since(drainStart).Round(time.Second))
+		b.Logf("serf's queues drained in %v (%d of %d node-to-node digests not there yet)",
+			time.Since(drainStart).Round(time.Second), c.missingPairs(), n*(n-1))
 	}
 	// MESH_SCALE_WINDOW (real time, default 1m) is the idle window: the
 	// refresh digests come at random points of the period, so a longer
@@ -486,6 +481,9 @@ func (s *scaleSlot) stop(crash bool) {
 	m, cancel, done := s.m, s.cancel, s.done
 	s.up = false
 	s.mu.Unlock()
+	if m == nil {
+		return // never started (the cluster failed to form)
+	}
 	if crash {
 		m.kill()
 	}
@@ -503,6 +501,18 @@ func (c *scaleCluster) stopAll() {
 		go func() { defer wg.Done(); s.stop(true) }()
 	}
 	wg.Wait()
+}
+
+// missingPairs counts the (node, member) pairs of which the node holds
+// no digest.
+func (c *scaleCluster) missingPairs() int {
+	missing := 0
+	for _, s := range c.slots {
+		s.m.mu.Lock()
+		missing += c.n - 1 - len(s.m.digests)
+		s.m.mu.Unlock()
+	}
+	return missing
 }
 
 // churn keeps n/20 nodes restarting until ctx is done: each worker stops a
