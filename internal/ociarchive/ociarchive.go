@@ -1,7 +1,9 @@
 // Package ociarchive packs one static binary into a one-layer OCI image
 // archive (an OCI image layout in a tar file), without a registry or Docker.
-// `make probe-image` and the container check's tests use it; containerd
-// imports the result with `ctr images import` or client.Import.
+// `make probe-image` and `make image` (satellite's own image) use it, and so
+// do the container check's tests; containerd imports the result with
+// `ctr images import` or client.Import. The same inputs always give the same
+// bytes, and so the same digest.
 package ociarchive
 
 import (
@@ -14,6 +16,8 @@ import (
 	"os"
 	"path"
 	"runtime"
+	"sort"
+	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -38,6 +42,42 @@ type Options struct {
 	User string
 	// Arch is the GOARCH of the binary; empty means this machine's.
 	Arch string
+
+	// Cmd is the image's default arguments to the entrypoint.
+	Cmd []string
+	// Env is the image's environment; empty means PATH set to the folder of Path.
+	Env []string
+	// ExposedPorts are the ports the image documents, such as "7575/tcp".
+	ExposedPorts []string
+	// Labels are the image config's labels.
+	Labels map[string]string
+	// Accounts are users (each with a group of the same name and id) added
+	// to /etc/passwd and /etc/group after root and nobody.
+	Accounts []Account
+	// Dirs are extra folders in the layer; missing parents are added
+	// (0755, root). A folder named in Dirs keeps its own mode and owner.
+	Dirs []Entry
+	// Files are extra regular files in the layer (parents as for Dirs).
+	Files []Entry
+}
+
+// Account is a user of the image.
+type Account struct {
+	Name string
+	// UID is its user and group id (not 0 or 65534, which the image has).
+	UID int
+}
+
+// Entry is a folder or a file of the layer.
+type Entry struct {
+	// Path is absolute, such as "/var/lib/satellite".
+	Path string
+	// Mode is the permission bits (0755 for a folder, 0644 for a file when 0).
+	Mode int64
+	// UID and GID own it.
+	UID, GID int
+	// Data is a file's contents (unused for a folder).
+	Data []byte
 }
 
 // epoch is the time stamp of every file and of the image, so that the same
@@ -53,7 +93,7 @@ func Image(o Options) (v1.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the binary: %w", err)
 	}
-	layerTar, err := layerTar(o.Path, bin)
+	layerTar, err := layerTar(o, bin)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +130,20 @@ func Image(o Options) (v1.Image, error) {
 	cf.Created = v1.Time{Time: epoch}
 	cf.Config.Entrypoint = entry
 	cf.Config.User = user
-	cf.Config.Env = []string{"PATH=/"}
+	cf.Config.Env = o.Env
+	if len(cf.Config.Env) == 0 {
+		cf.Config.Env = []string{"PATH=" + path.Dir(o.Path)}
+	}
+	cf.Config.Cmd = o.Cmd
+	if len(o.Labels) > 0 {
+		cf.Config.Labels = o.Labels
+	}
+	if len(o.ExposedPorts) > 0 {
+		cf.Config.ExposedPorts = map[string]struct{}{}
+		for _, p := range o.ExposedPorts {
+			cf.Config.ExposedPorts[p] = struct{}{}
+		}
+	}
 	img, err = mutate.ConfigFile(img, cf)
 	if err != nil {
 		return nil, fmt.Errorf("set the config: %w", err)
@@ -100,38 +153,88 @@ func Image(o Options) (v1.Image, error) {
 
 // layerTar is the layer's file system: the binary, and the few files and
 // folders a read-only root needs (/etc/passwd for the nobody user,
-// /etc/hosts for localhost, /tmp as a mount point).
-func layerTar(binPath string, bin []byte) ([]byte, error) {
+// /etc/hosts for localhost, /tmp as a mount point), then o.Dirs and o.Files.
+// Entries come in a fixed order with fixed time stamps: the same inputs give
+// the same bytes.
+func layerTar(o Options, bin []byte) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	dirs := []string{"etc/", "tmp/"}
-	if d := path.Dir(binPath); d != "/" {
-		dirs = append(dirs, d[1:]+"/")
-	}
-	for _, d := range dirs {
-		mode := int64(0o755)
-		if d == "tmp/" {
-			mode = 0o1777
+	seen := map[string]bool{}
+	var werr error
+	dir := func(e Entry) {
+		name := strings.Trim(path.Clean(e.Path), "/")
+		if name == "" || name == "." || seen[name] || werr != nil {
+			return
 		}
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d, Mode: mode, ModTime: epoch}); err != nil {
-			return nil, fmt.Errorf("write the layer: %w", err)
+		mode := e.Mode
+		if mode == 0 {
+			mode = 0o755
+		}
+		seen[name] = true
+		werr = tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: mode, Uid: e.UID, Gid: e.GID, ModTime: epoch})
+	}
+	// parents adds the missing parent folders of p (0755, root).
+	parents := func(p string) {
+		var chain []string
+		for d := path.Dir(path.Clean(p)); d != "/" && d != "."; d = path.Dir(d) {
+			chain = append(chain, d)
+		}
+		for i := len(chain) - 1; i >= 0; i-- {
+			dir(Entry{Path: chain[i]})
 		}
 	}
-	files := []struct {
-		name string
-		mode int64
-		data []byte
-	}{
-		{"etc/passwd", 0o644, []byte("root:x:0:0:root:/:/probe\nnobody:x:65534:65534:nobody:/:/probe\n")},
-		{"etc/group", 0o644, []byte("root:x:0:\nnogroup:x:65534:\n")},
-		{"etc/hosts", 0o644, []byte("127.0.0.1\tlocalhost\n::1\tlocalhost\n")},
-		{binPath[1:], 0o755, bin},
+	dir(Entry{Path: "/etc"})
+	dir(Entry{Path: "/tmp", Mode: 0o1777})
+	parents(o.Path)
+	for _, d := range o.Dirs {
+		if !path.IsAbs(d.Path) {
+			return nil, fmt.Errorf("ociarchive: the folder %q is not an absolute path", d.Path)
+		}
+		parents(d.Path)
+		dir(d)
 	}
+	for _, f := range o.Files {
+		if !path.IsAbs(f.Path) {
+			return nil, fmt.Errorf("ociarchive: the file %q is not an absolute path", f.Path)
+		}
+		parents(f.Path)
+	}
+	if werr != nil {
+		return nil, fmt.Errorf("write the layer: %w", werr)
+	}
+	passwd := "root:x:0:0:root:/:/probe\nnobody:x:65534:65534:nobody:/:/probe\n"
+	group := "root:x:0:\nnogroup:x:65534:\n"
+	if o.Path != "/probe" {
+		// The probe's accounts keep their historical shell (and the probe
+		// image its digest); no image has a shell to log in with.
+		passwd = strings.ReplaceAll(passwd, ":/probe\n", ":/sbin/nologin\n")
+	}
+	accounts := append([]Account(nil), o.Accounts...)
+	sort.SliceStable(accounts, func(i, j int) bool { return accounts[i].UID < accounts[j].UID })
+	for _, a := range accounts {
+		if a.Name == "" || strings.ContainsAny(a.Name, ":\n") || a.UID <= 0 || a.UID == 65534 {
+			return nil, fmt.Errorf("ociarchive: the account %q (uid %d) is invalid: a name without ':' and a uid other than 0 and 65534 are required", a.Name, a.UID)
+		}
+		passwd += fmt.Sprintf("%s:x:%d:%d:%s:/nonexistent:/sbin/nologin\n", a.Name, a.UID, a.UID, a.Name)
+		group += fmt.Sprintf("%s:x:%d:\n", a.Name, a.UID)
+	}
+	files := []Entry{
+		{Path: "/etc/passwd", Mode: 0o644, Data: []byte(passwd)},
+		{Path: "/etc/group", Mode: 0o644, Data: []byte(group)},
+		{Path: "/etc/hosts", Mode: 0o644, Data: []byte("127.0.0.1\tlocalhost\n::1\tlocalhost\n")},
+		{Path: o.Path, Mode: 0o755, Data: bin},
+	}
+	files = append(files, o.Files...)
 	for _, f := range files {
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: f.name, Mode: f.mode, Size: int64(len(f.data)), ModTime: epoch}); err != nil {
+		mode := f.Mode
+		if mode == 0 {
+			mode = 0o644
+		}
+		name := strings.TrimPrefix(path.Clean(f.Path), "/")
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: mode, Uid: f.UID, Gid: f.GID, Size: int64(len(f.Data)), ModTime: epoch}); err != nil {
 			return nil, fmt.Errorf("write the layer: %w", err)
 		}
-		if _, err := tw.Write(f.data); err != nil {
+		if _, err := tw.Write(f.Data); err != nil {
 			return nil, fmt.Errorf("write the layer: %w", err)
 		}
 	}
