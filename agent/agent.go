@@ -102,6 +102,11 @@ type Agent struct {
 	// history, bus and sinks exist; stopped when Run returns.
 	started, stopped chan struct{}
 	runOnce          sync.Once
+
+	// live is the run loop's liveness, for the systemd watchdog; ready is
+	// latched once the first round of checks has finished (GET /readyz).
+	live  liveness
+	ready atomic.Bool
 }
 
 // New loads and compiles the config. Diagnostics are returned for printing;
@@ -145,6 +150,14 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	defer close(a.stopped)
 	var p parts
 	defer p.stop() // also on a failure while starting
+	// The watchdog pinger runs from the start (Run is starting: pinged
+	// unconditionally) to the end; from READY=1 on it pings only while the
+	// run loop turns.
+	a.live.mark(time.Now())
+	watchdog := watchdogInterval(a.log)
+	if watchdog > 0 {
+		p.goRun(context.Background(), func(ctx context.Context) error { return a.pingWatchdog(ctx, watchdog) })
+	}
 	cfg, plan := a.config()
 	a.log.Info("starting", "node", cfg.Agent.Name, "config_hash", plan.Hash, "checks", len(plan.Running()), "sinks", len(plan.Sinks), "version", a.opts.Version)
 
@@ -170,6 +183,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		return err
 	}
 	apiOpts.Events = a.bus
+	apiOpts.Ready = a.Readiness
 	if a.server, err = api.New(a, apiOpts); err != nil {
 		return err
 	}
@@ -212,6 +226,13 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		MaxConcurrent: cfg.Agent.MaxConcurrent,
 		OnEvent:       a.publish,
 		Logger:        a.log.Named("scheduler"),
+		// The watchdog is fed by the scheduler's own loop: a loop that is
+		// stuck (or a test build's hook blocking it) stops the pings.
+		OnTurn: func(ctx context.Context, now time.Time) {
+			a.live.mark(now)
+			testLoopHook(ctx, a.log)
+		},
+		Turn: schedulerTurn(watchdog),
 	})
 	a.indexHeartbeats(plan)
 	a.metrics = api.NewMetrics(a.sched.Snapshot)
@@ -241,21 +262,13 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	p.goRun(schedCtx, func(ctx context.Context) error { a.sched.Run(ctx); return nil })
 	apiErr := p.goRun(ctx, a.server.Serve)
 
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case err := <-apiErr:
-		if err != nil {
-			runErr = fmt.Errorf("API: %w", err)
-		}
-	case err := <-meshErr:
-		// The mesh ends before it is stopped only on an error (its ports).
-		runErr = fmt.Errorf("mesh: %w", err)
-	}
+	a.sdStarted()
+	runErr := a.loop(ctx, watchdog, apiErr, meshErr)
 	// No reload from now on (SIGHUP, the API); this waits for a reload
 	// that is applying a plan, never for one that is still compiling.
 	a.applyMu.Lock()
 	a.stopping = true
+	a.sdStopping() // under applyMu: no READY=1 of a reload comes after it
 	a.applyMu.Unlock()
 	a.log.Info("stopping: the API, then runs in flight, the mesh, the bus, the sinks and the history")
 	p.stop()

@@ -77,6 +77,7 @@ func (s *Server) routes(reg *prometheus.Registry) http.Handler {
 		// Full for GET too: the answers hold secrets (the gossip keys).
 		"/v1/keyring": {get: s.handleKeyringList, post: s.handleKeyringOp, access: Full},
 		"/healthz":    {get: s.handleHealthz, access: Public},
+		"/readyz":     {get: s.handleReadyz, access: Public},
 	}
 	if reg != nil {
 		metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
@@ -388,6 +389,32 @@ func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
 		code = http.StatusServiceUnavailable
 	}
 	writeJSON(w, code, healthAnswer{Status: st})
+}
+
+// readyAnswer is the whole body of /readyz; public, like /healthz, so it
+// names no check.
+type readyAnswer struct {
+	Status string `json:"status"` // "ready" or "starting"
+	// Pending counts the checks that have not settled once yet; left out
+	// when ready or not known.
+	Pending int `json:"pending,omitempty"`
+}
+
+// handleReadyz answers 503 until the first round of checks has finished
+// (every check ran, or was blocked, once), 200 after, whatever the checks
+// said: it tells a rollout or a load balancer that the node's status means
+// something, not that the node is healthy (that is /healthz).
+func (s *Server) handleReadyz(w http.ResponseWriter, _ *http.Request) {
+	if s.ready == nil {
+		writeError(w, http.StatusNotFound, "this server has no readiness")
+		return
+	}
+	ready, pending := s.ready()
+	if ready {
+		writeJSON(w, http.StatusOK, readyAnswer{Status: "ready"})
+		return
+	}
+	writeJSON(w, http.StatusServiceUnavailable, readyAnswer{Status: "starting", Pending: max(pending, 0)})
 }
 
 // parseHistoryQuery reads node, check, since and limit from a raw query.

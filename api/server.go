@@ -86,6 +86,10 @@ type Options struct {
 	// Events is the bus GET /v1/events streams from, one subscription per
 	// client; nil answers 404 there.
 	Events *events.Bus
+	// Ready backs GET /readyz: whether the first round of checks has
+	// finished, and how many checks have not settled yet (-1: unknown, the
+	// agent is still starting). nil answers 404 there.
+	Ready func() (ready bool, pending int)
 }
 
 // Timeouts of the HTTP server; a reload may compile a large config, hence
@@ -106,6 +110,7 @@ type Server struct {
 	history health.HistoryStore
 	results health.ResultStore
 	events  *events.Bus
+	ready   func() (bool, int)
 	// streams counts the event streams served now; stopping is closed
 	// when Serve begins to stop, so that streams end before it waits for
 	// the requests in flight.
@@ -142,7 +147,7 @@ func New(b Backend, opts Options) (*Server, error) {
 	if b == nil {
 		return nil, errors.New("api: no backend")
 	}
-	s := &Server{b: b, history: opts.History, results: opts.Results, events: opts.Events, log: opts.Logger, listen: opts.Listen,
+	s := &Server{b: b, history: opts.History, results: opts.Results, events: opts.Events, ready: opts.Ready, log: opts.Logger, listen: opts.Listen,
 		reloading: make(chan struct{}, 1), stopping: make(chan struct{}), maxStreams: MaxEventStreams}
 	if s.log == nil {
 		s.log = hclog.NewNullLogger()

@@ -35,6 +35,12 @@ type SchedulerOptions struct {
 	Logger hclog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// OnTurn, when set, is called by the run loop on every turn, without
+	// the lock, and Turn (when > 0) bounds the loop's sleep, so that it
+	// turns at least that often with nothing due: the systemd watchdog is
+	// fed from here, and a loop that is stuck stops feeding it.
+	OnTurn func(ctx context.Context, now time.Time)
+	Turn   time.Duration
 
 	// once makes a one-shot scheduler (RunOnce): every check due at once,
 	// no hysteresis, and Run returns when each check has settled once.
@@ -313,7 +319,13 @@ func (s *Scheduler) Run(ctx context.Context) {
 			// minSleep after their slot; sparse ones start on time.
 			wait = max(time.Duration(s.queue[0].at-now.UnixNano()), minSleep)
 		}
+		if s.opts.Turn > 0 {
+			wait = min(wait, s.opts.Turn)
+		}
 		s.unlockAndEmit()
+		if s.opts.OnTurn != nil {
+			s.opts.OnTurn(ctx, now)
+		}
 		timer.Reset(wait)
 		select {
 		case <-ctx.Done():

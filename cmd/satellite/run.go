@@ -44,6 +44,12 @@ func newRunCmd() *cobra.Command {
 flight finish and flushes the history and sinks; SIGHUP reloads the config
 (an invalid config is refused and the old one keeps running).
 
+Under systemd (Type=notify) it reports READY=1 once the API listens and the
+first round of checks has started, RELOADING=1/READY=1 around a SIGHUP
+reload and STOPPING=1 at shutdown, and pings the watchdog (WatchdogSec=)
+while its run loop makes progress. GET /readyz answers 200 once every check
+has run once.
+
 With --once it runs every selected check once instead (dependencies first),
 prints a table (or --format json) and exits.
 
@@ -124,7 +130,8 @@ func runAgent(cmd *cobra.Command, f *runFlags, paths []string, log hclog.Logger)
 				return
 			case <-hup:
 				log.Info("SIGHUP: reloading the config")
-				_, _, _ = a.Reload(ctx)
+				// Under systemd: RELOADING=1 before, READY=1 after.
+				a.SignalReload(ctx)
 			}
 		}
 	}()

@@ -114,34 +114,7 @@ func startProc(t *testing.T, args ...string) *agentProc {
 	for attempt := 0; ; attempt++ {
 		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 		p := &agentProc{out: &syncBuffer{}, done: make(chan struct{}), base: "http://" + addr}
-		p.cmd = exec.Command(bin, append([]string{"run", "--api-listen", addr}, args...)...)
-		p.cmd.Env = testEnv()
-		p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-		if err := p.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() {
-			defer close(p.done)
-			err := p.cmd.Wait()
-			var ee *exec.ExitError
-			switch {
-			case errors.As(err, &ee):
-				p.code = ee.ExitCode()
-			case err != nil:
-				p.code = -1
-			}
-		}()
-		t.Cleanup(func() {
-			select {
-			case <-p.done:
-			default:
-				_ = p.cmd.Process.Kill()
-				<-p.done
-			}
-			if t.Failed() {
-				t.Logf("satellite run %s:\n%s", strings.Join(args, " "), p.out.String())
-			}
-		})
+		p.launch(t, bin, testEnv(), args...)
 		err := p.waitHealthz(t)
 		if err == nil {
 			return p
@@ -151,6 +124,42 @@ func startProc(t *testing.T, args ...string) *agentProc {
 		}
 		t.Fatalf("the agent did not come up: %v\n%s", err, p.out.String())
 	}
+}
+
+// launch starts `satellite run --api-listen ADDR args...` (ADDR from
+// p.base) with env, and a goroutine that records its exit; the process is
+// killed at the end of the test if still running, and its output logged
+// when the test failed.
+func (p *agentProc) launch(t *testing.T, bin string, env []string, args ...string) {
+	t.Helper()
+	p.cmd = exec.Command(bin, append([]string{"run", "--api-listen", strings.TrimPrefix(p.base, "http://")}, args...)...)
+	p.cmd.Env = env
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(p.done)
+		err := p.cmd.Wait()
+		var ee *exec.ExitError
+		switch {
+		case errors.As(err, &ee):
+			p.code = ee.ExitCode()
+		case err != nil:
+			p.code = -1
+		}
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("satellite run %s:\n%s", strings.Join(args, " "), p.out.String())
+		}
+	})
 }
 
 // waitHealthz waits until /healthz answers 200 or 503, or the process ends.
