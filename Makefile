@@ -9,7 +9,7 @@ LDFLAGS   := -X main.version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 FUZZTIME  ?= 30s
 
-.PHONY: all build run test check fmt bench bench-peers fuzz clean
+.PHONY: all build package run test check fmt bench bench-peers fuzz clean
 
 all: build
 
@@ -17,6 +17,30 @@ all: build
 # nothing to load at start), without local paths or symbol tables.
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $(BIN) ./cmd/satellite
+
+# The Debian package, $(DEB_OUT)/satellite_$(DEB_VERSION)-$(DEB_REVISION)_$(DEB_ARCH).deb:
+# the binary above, the systemd unit, a starter config, man pages and
+# completions (deploy/deb). DEB_VERSION is git describe in Debian's form
+# (deploy/deb/version.sh: 0.0.0~git<commit time>.<sha> before the first v*
+# tag). nfpm is pinned and run through the module proxy, not from go.mod.
+# Dates in the package are HEAD's commit time.
+# (Each is computed once, and only when package needs it.)
+DEB_VERSION    ?= $(eval DEB_VERSION := $$(shell deploy/deb/version.sh))$(DEB_VERSION)
+DEB_REVISION   ?= 1
+DEB_ARCH       ?= $(eval DEB_ARCH := $$(shell $(GO) env GOARCH))$(DEB_ARCH)
+DEB_OUT        ?= bin
+DEB_UNIT       ?= deploy/systemd/satellite.service
+DEB_MAINTAINER ?= satellite maintainers <maintainers@users.noreply.r-seed-653140e5.example>
+NFPM_VERSION   := v2.48.0
+package: build
+	@test -n "$(DEB_VERSION)" || { echo "package: no DEB_VERSION (see deploy/deb/version.sh's error above)" >&2; exit 1; }
+	@test -f "$(DEB_UNIT)" || { echo "package: the systemd unit $(DEB_UNIT) is missing" >&2; exit 1; }
+	export SOURCE_DATE_EPOCH="$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>/dev/null)}" \
+		DEB_VERSION="$(DEB_VERSION)" DEB_REVISION="$(DEB_REVISION)" DEB_ARCH="$(DEB_ARCH)" DEB_MAINTAINER="$(DEB_MAINTAINER)" \
+		SATELLITE_BIN="$(BIN)" DEB_UNIT="$(DEB_UNIT)" DEB_STAGING="$(DEB_OUT)/deb-staging" && \
+	deploy/deb/stage.sh "$(BIN)" "$(DEB_VERSION)-$(DEB_REVISION)" "$(DEB_OUT)/deb-staging" && \
+	$(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION) pkg --packager deb \
+		--config deploy/deb/nfpm.yaml --target "$(DEB_OUT)/satellite_$(DEB_VERSION)-$(DEB_REVISION)_$(DEB_ARCH).deb"
 
 # A single-node agent on the quickstart config: API on 127.0.0.1:7575,
 # SQLite history under .satellite/ (git-ignored). Ctrl-C stops it.
@@ -96,6 +120,16 @@ PROBE_REF ?= satellite/probe:$(VERSION)
 probe-image:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o bin/satellite-probe ./cmd/satellite-probe
 	$(GO) run ./cmd/satellite-probe-image -binary bin/satellite-probe -o bin/satellite-probe.tar -ref $(PROBE_REF)
+
+# satellite's own image: the static binary of `build` in a one-layer OCI
+# archive (bin/satellite-image.tar) built the same way (internal/ociarchive,
+# cmd/satellite-image): no shell, runs `satellite run /etc/satellite` as uid
+# 10001, the same binary gives the same digest. Import it with
+# `ctr -n k8s.io images import bin/satellite-image.tar` (deploy/kubernetes).
+IMAGE_REF ?= satellite/satellite:$(VERSION)
+.PHONY: image
+image: build
+	$(GO) run ./cmd/satellite-image -binary $(BIN) -o bin/satellite-image.tar -ref $(IMAGE_REF) -version $(VERSION)
 
 # Regenerates the dashboard's screenshots in docs/images from the browser
 # tests (Debian's chromium: apt-get install chromium).

@@ -21,6 +21,9 @@ need_pkgs=()
 command -v dbus-daemon >/dev/null 2>&1 || need_pkgs+=(dbus-daemon)
 command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)
 command -v nft >/dev/null 2>&1 || need_pkgs+=(nftables)
+command -v lintian >/dev/null 2>&1 || need_pkgs+=(lintian) # deploy/deb: the .deb is checked with it (and man-db)
+command -v systemd-analyze >/dev/null 2>&1 || need_pkgs+=(systemd) # verifying deploy/systemd/satellite.service
+command -v ansible-playbook >/dev/null 2>&1 || need_pkgs+=(ansible-core) # the Ansible role test
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "== installing ${need_pkgs[*]}"
   if [ "$(id -u)" -ne 0 ]; then

@@ -117,6 +117,7 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newValidateCmd(), newRunCmd(), newFmtCmd(), newHistoryCmd(), newVersionCmd(),
-		newStatusCmd(), newMembersCmd(), newKeygenCmd(), newKeyringCmd(), newNotifyCmd(), newSilenceCmd(), newHeartbeatCmd())
+		newStatusCmd(), newMembersCmd(), newKeygenCmd(), newKeyringCmd(), newNotifyCmd(), newSilenceCmd(), newHeartbeatCmd(),
+		newRolloutCmd(), newManCmd())
 	return root
 }
