@@ -398,8 +398,9 @@ func TestPackageContents(t *testing.T) {
 		if hdr.Name != "" || !hdr.ModTime.IsZero() {
 			t.Errorf("%s.gz has a name %q or a time %v (gzip -n)", filepath.Base(p), hdr.Name, hdr.ModTime)
 		}
-		wantTH := fmt.Sprintf(`.TH "%s" 1 "%s"`, strings.ReplaceAll(strings.ToUpper(strings.TrimSuffix(filepath.Base(p), ".1")), "-", `\-`),
-			strings.ReplaceAll(commitTime.Format("2006-01-02"), "-", `\-`))
+		// cobra/doc's header: the page's name, its section, the month.
+		wantTH := fmt.Sprintf(".nh\n.TH %q \"1\" %q", strings.ToUpper(strings.TrimSuffix(filepath.Base(p), ".1")),
+			commitTime.Format("Jan 2006"))
 		if !strings.HasPrefix(page, wantTH) {
 			t.Errorf("%s.gz starts %.80q, want %q", filepath.Base(p), page, wantTH)
 		}
