@@ -34,12 +34,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	satelliteBin = filepath.Join(dir, "satellite")
-	cmd := exec.Command("go", "build", "-trimpath", "-o", satelliteBin, "github.com/satellite-hq/satellite/cmd/satellite")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		buildErr = fmt.Errorf("build satellite: %v: %s", err, out)
-	}
+	satelliteBin, buildErr = testenv.BuildSatellite(dir, "")
 	code := m.Run()
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
